@@ -1,0 +1,35 @@
+// echo-server: parse the configuration, set up logging, serve.
+#include "echo/echo_server.hpp"
+#include "echo/server_config.hpp"
+#include "echo/usage_error.hpp"
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+int main(int argc, char* argv[]) {
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.emplace_back(*entry);
+
+  echo::server_command command;
+  try {
+    command = echo::parse_server_config(std::vector<std::string>(argv + 1, argv + argc), environment);
+  } catch (const echo::usage_error& e) {
+    std::cerr << "echo-server: " << e.what() << "\nTry 'echo-server --help'.\n";
+    return 2;
+  }
+  if (command.what != echo::server_command::action::run) {
+    std::cout << command.text;
+    return 0;
+  }
+  const auto& config = command.config;
+  auto log = echo::make_stderr_logger("echo-server", config.log_level, config.format);
+  try {
+    return echo::serve(config, log);
+  } catch (const std::exception& e) {
+    log->critical("fatal: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,17 @@
+# Compiler warnings and sanitizers as INTERFACE targets, linked PRIVATE by
+# every target of ours so third-party headers are not held to our flags.
+add_library(echo_warnings INTERFACE)
+target_compile_options(echo_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
+  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
+  -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+if(ECHO_WARNINGS_AS_ERRORS)
+  target_compile_options(echo_warnings INTERFACE -Werror)
+endif()
+
+add_library(echo_sanitizers INTERFACE)
+if(ECHO_SANITIZER)
+  target_compile_options(echo_sanitizers INTERFACE
+    -fsanitize=${ECHO_SANITIZER} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(echo_sanitizers INTERFACE -fsanitize=${ECHO_SANITIZER})
+endif()

@@ -1,0 +1,210 @@
+#include "echo/server_config.hpp"
+
+#include "echo/usage_error.hpp"
+#include "echo/version.hpp"
+
+#include <boost/program_options.hpp>
+#include <sys/socket.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace po = boost::program_options;
+
+namespace echo {
+namespace {
+
+constexpr std::string_view env_prefix = "ECHO_SERVER_";
+
+po::options_description make_options() {
+  po::options_description opts("Options");
+  // clang-format off
+  opts.add_options()
+    ("tcp", po::bool_switch(), "serve TCP (with neither --tcp nor --udp: both)")
+    ("udp", po::bool_switch(), "serve UDP (with neither --tcp nor --udp: both)")
+    ("bind", po::value<std::string>()->value_name("ADDR"),
+     "address to listen on; :: is dual stack (default ::, or 0.0.0.0 where IPv6 is off)")
+    ("port,p", po::value<std::int64_t>()->value_name("N")->default_value(9001),
+     "port for TCP and UDP; 0 lets the OS choose")
+    ("backlog", po::value<std::int64_t>()->value_name("N"),
+     "listen backlog (default: the system maximum)")
+    ("threads", po::value<std::int64_t>()->value_name("N")->default_value(1),
+     "threads running the io_context; 0 = one per core")
+    ("max-connections", po::value<std::int64_t>()->value_name("N")->default_value(10000),
+     "open TCP sessions at once; 0 = unlimited")
+    ("idle-timeout", po::value<double>()->value_name("S")->default_value(300, "300"),
+     "close a TCP session with no traffic for S seconds; 0 = never")
+    ("max-datagram", po::value<std::int64_t>()->value_name("N")->default_value(65507),
+     "drop UDP datagrams larger than N bytes")
+    ("udp-blocked-ports", po::value<std::string>()->value_name("LIST")->default_value("0-1023"),
+     "drop datagrams from these source ports (ports and ranges); empty = none")
+    ("udp-rate-limit", po::value<std::int64_t>()->value_name("N")->default_value(1000),
+     "datagrams per second echoed to one source address; 0 = off")
+    ("reuse-port", po::bool_switch(), "set SO_REUSEPORT so several processes can share the port")
+    ("log-level", po::value<std::string>()->value_name("L")->default_value("info"),
+     "trace, debug, info, warn, error, critical, off")
+    ("log-format", po::value<std::string>()->value_name("F")->default_value("text"), "text or json")
+    ("stats-interval", po::value<double>()->value_name("S")->default_value(0, "0"),
+     "log a line of counters every S seconds; 0 = off")
+    ("shutdown-timeout", po::value<double>()->value_name("S")->default_value(5, "5"),
+     "how long a graceful stop waits for open sessions")
+    ("config,c", po::value<std::string>()->value_name("FILE"), "INI file with the same keys")
+    ("help,h", "print this help and exit")
+    ("version,V", "print the version and exit");
+  // clang-format on
+  return opts;
+}
+
+// ECHO_SERVER_IDLE_TIMEOUT=5 -> idle-timeout=5. An ECHO_SERVER_ variable
+// that names no option is a mistake worth stopping for.
+po::parsed_options parse_environment(const po::options_description& opts,
+                                     const std::vector<std::string>& environment) {
+  po::parsed_options parsed(&opts);
+  for (const auto& entry : environment) {
+    if (!entry.starts_with(env_prefix)) continue;
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = entry.substr(env_prefix.size(), eq - env_prefix.size());
+    for (auto& c : key) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (key == "help" || key == "version" || opts.find_nothrow(key, false) == nullptr)
+      throw usage_error("environment variable " + entry.substr(0, eq) + " names no option");
+    parsed.options.emplace_back(key, std::vector<std::string>{entry.substr(eq + 1)});
+  }
+  return parsed;
+}
+
+template <class T>
+T in_range(const po::variables_map& vm, const std::string& name, std::int64_t low, std::int64_t high) {
+  const auto value = vm[name].as<std::int64_t>();
+  if (value < low || value > high)
+    throw usage_error("invalid value for --" + name + ": '" + std::to_string(value) +
+                      "' (expected " + std::to_string(low) + " to " + std::to_string(high) + ")");
+  return static_cast<T>(value);
+}
+
+std::chrono::milliseconds seconds_option(const po::variables_map& vm, const std::string& name) {
+  const auto value = vm[name].as<double>();
+  // A day is far beyond any sensible setting and keeps the arithmetic safe.
+  if (!std::isfinite(value) || value < 0 || value > 86400) {
+    std::ostringstream shown;
+    shown << value;
+    throw usage_error("invalid value for --" + name + ": '" + shown.str() +
+                      "' (expected seconds, 0 to 86400)");
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(value * 1000)));
+}
+
+template <class Parse>
+auto parsed_option(const po::variables_map& vm, const std::string& name, Parse parse) {
+  const auto& text = vm[name].as<std::string>();
+  try {
+    return parse(text);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error("invalid value for --" + name + ": " + e.what());
+  }
+}
+
+server_config to_config(const po::variables_map& vm) {
+  server_config config;
+  const bool tcp = vm["tcp"].as<bool>();
+  const bool udp = vm["udp"].as<bool>();
+  config.tcp = tcp || !udp;
+  config.udp = udp || !tcp;
+  if (vm.count("bind")) {
+    config.bind_address = vm["bind"].as<std::string>();
+    if (config.bind_address.empty()) throw usage_error("invalid value for --bind: '' (expected an address)");
+  }
+  config.port = in_range<std::uint16_t>(vm, "port", 0, 65535);
+  config.backlog = vm.count("backlog") ? in_range<int>(vm, "backlog", 0, 65535) : system_max_backlog();
+  config.threads = in_range<unsigned>(vm, "threads", 0, 1024);
+  if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
+  config.max_connections = in_range<std::size_t>(vm, "max-connections", 0, 10'000'000);
+  config.idle_timeout = seconds_option(vm, "idle-timeout");
+  config.max_datagram = in_range<std::size_t>(vm, "max-datagram", 0, 65535);
+  config.udp_blocked_ports = parsed_option(vm, "udp-blocked-ports", port_filter::parse);
+  config.udp_rate_limit = in_range<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000);
+  config.reuse_port = vm["reuse-port"].as<bool>();
+  config.log_level = parsed_option(vm, "log-level", parse_log_level);
+  config.format = parsed_option(vm, "log-format", parse_log_format);
+  config.stats_interval = seconds_option(vm, "stats-interval");
+  config.shutdown_timeout = seconds_option(vm, "shutdown-timeout");
+  if (vm.count("config")) config.config_file = vm["config"].as<std::string>();
+  return config;
+}
+
+std::string help_text(const po::options_description& opts) {
+  std::ostringstream out;
+  out << "Usage: echo-server [--tcp] [--udp] [--bind ADDR] [--port N] [--backlog N] [options]\n\n"
+         "TCP and UDP echo (RFC 862) on one port. Every option can also be set as\n"
+         "ECHO_SERVER_<KEY> in the environment (ECHO_SERVER_PORT=9001) or as\n"
+         "'key = value' in the --config file. Precedence: command line, environment,\n"
+         "config file, defaults.\n\n"
+      << opts;
+  return out.str();
+}
+
+} // namespace
+
+int system_max_backlog() {
+  std::ifstream in("/proc/sys/net/core/somaxconn");
+  int value = 0;
+  if (in >> value && value > 0) return value;
+  return SOMAXCONN;
+}
+
+server_command parse_server_config(const std::vector<std::string>& args,
+                                   const std::vector<std::string>& environment) {
+  const auto opts = make_options();
+  po::variables_map vm;
+  try {
+    // The first source to store a value wins: command line, environment, file.
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    if (vm.count("help")) return {server_command::action::help, {}, help_text(opts)};
+    if (vm.count("version")) return {server_command::action::version, {}, version_text("echo-server")};
+    po::store(parse_environment(opts, environment), vm);
+
+    if (vm.count("config")) {
+      const auto path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) throw usage_error("invalid value for --config: cannot open '" + path + "'");
+      try {
+        po::store(po::parse_config_file(file, opts), vm);
+      } catch (const po::error& e) {
+        throw usage_error("in config file '" + path + "': " + e.what());
+      }
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw usage_error(e.what());
+  }
+  return {server_command::action::run, to_config(vm), {}};
+}
+
+namespace {
+std::string seconds_text(std::chrono::milliseconds ms) {
+  std::ostringstream out;
+  out << static_cast<double>(ms.count()) / 1000.0 << 's';
+  return out.str();
+}
+} // namespace
+
+std::string describe(const server_config& c) {
+  std::ostringstream out;
+  out << "tcp=" << c.tcp << " udp=" << c.udp
+      << " bind=" << (c.bind_address.empty() ? "::" : c.bind_address) << " port=" << c.port
+      << " backlog=" << c.backlog << " threads=" << c.threads
+      << " max-connections=" << c.max_connections
+      << " idle-timeout=" << seconds_text(c.idle_timeout)
+      << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\""
+      << c.udp_blocked_ports.to_string() << "\" udp-rate-limit=" << c.udp_rate_limit
+      << " reuse-port=" << c.reuse_port << " log-level=" << spdlog::level::to_string_view(c.log_level).data()
+      << " log-format=" << to_string(c.format)
+      << " stats-interval=" << seconds_text(c.stats_interval)
+      << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);
+  if (!c.config_file.empty()) out << " config=" << c.config_file;
+  return out.str();
+}
+
+} // namespace echo
