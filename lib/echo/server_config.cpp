@@ -3,6 +3,7 @@
 #include "echo/usage_error.hpp"
 #include "echo/version.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 #include <sys/socket.h>
 
@@ -114,7 +115,11 @@ server_config to_config(const po::variables_map& vm) {
   config.udp = udp || !tcp;
   if (vm.count("bind")) {
     config.bind_address = vm["bind"].as<std::string>();
-    if (config.bind_address.empty()) throw usage_error("invalid value for --bind: '' (expected an address)");
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(config.bind_address, ec);
+    if (ec)
+      throw usage_error("invalid value for --bind: '" + config.bind_address +
+                        "' (expected an IPv4 or IPv6 address)");
   }
   config.port = in_range<std::uint16_t>(vm, "port", 0, 65535);
   config.backlog = vm.count("backlog") ? in_range<int>(vm, "backlog", 0, 65535) : system_max_backlog();

@@ -12,6 +12,9 @@
 
 namespace echo {
 
+// The listen backlog the system allows at most (net.core.somaxconn).
+int system_max_backlog();
+
 // Everything echo-server can be told, with the SPEC's defaults. Filled and
 // validated only by parse_server_config(); every limit is a named field.
 struct server_config {
@@ -20,7 +23,7 @@ struct server_config {
   // Empty: "::" dual stack, falling back to "0.0.0.0" where IPv6 is off.
   std::string bind_address;
   std::uint16_t port = 9001;
-  int backlog = 0; // filled with the system maximum unless --backlog is given
+  int backlog = system_max_backlog();
   unsigned threads = 1;
 
   std::size_t max_connections = 10000;                 // 0 = unlimited
@@ -49,9 +52,6 @@ struct server_command {
 // the bad value.
 server_command parse_server_config(const std::vector<std::string>& args,
                                    const std::vector<std::string>& environment);
-
-// The listen backlog the system allows at most (net.core.somaxconn).
-int system_max_backlog();
 
 // One line of "key=value" pairs: the effective configuration, for the log.
 std::string describe(const server_config& config);

@@ -1,0 +1,166 @@
+"""Shared helpers for the script tests: start the real binaries on OS-chosen
+ports, wait for them with bounds, and always clean up what was started."""
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+SERVER = os.environ.get("ECHO_SERVER", "echo-server")
+CLIENT = os.environ.get("ECHO_CLIENT", "echo-client")
+# Sanitizer builds are several times slower: stretch waits, not assertions.
+SLOW = 4 if os.environ.get("ECHO_SANITIZER") else 1
+LISTENING = re.compile(r"listening (tcp|udp) (?:\[(?P<v6>[^\]]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d+)")
+
+
+def deadline(seconds):
+    return time.monotonic() + seconds * SLOW
+
+
+class Server:
+    """echo-server as a child process; stderr is collected line by line."""
+
+    def __init__(self, *args, env=None, preexec_fn=None, wait_listening=True):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.args = [SERVER, *args]
+        self.proc = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=full_env, preexec_fn=preexec_fn)
+        self.lines = []
+        self._partial = b""
+        self.tcp_port = self.udp_port = None
+        if wait_listening:
+            self.wait_for(lambda: self._listening_complete(args), 15)
+
+    def _listening_complete(self, args):
+        for line in self.lines:
+            m = LISTENING.search(line)
+            if m:
+                port = int(m.group("port"))
+                if m.group(1) == "tcp":
+                    self.tcp_port = port
+                else:
+                    self.udp_port = port
+        want_tcp = "--udp" not in args or "--tcp" in args
+        want_udp = "--tcp" not in args or "--udp" in args
+        return (self.tcp_port or not want_tcp) and (self.udp_port or not want_udp)
+
+    @property
+    def port(self):
+        return self.tcp_port or self.udp_port
+
+    def pump(self, timeout=0.05):
+        """Reads whatever stderr has without blocking longer than `timeout`."""
+        ready, _, _ = select.select([self.proc.stderr], [], [], timeout)
+        if not ready:
+            return False
+        chunk = os.read(self.proc.stderr.fileno(), 65536)
+        if not chunk:
+            return False
+        data = self._partial + chunk
+        *complete, self._partial = data.split(b"\n")
+        self.lines.extend(line.decode("utf-8", "replace") for line in complete)
+        return True
+
+    def wait_for(self, condition, seconds, what="condition"):
+        end = deadline(seconds)
+        while time.monotonic() < end:
+            if condition():
+                return
+            if self.proc.poll() is not None and not self.pump(0):
+                raise AssertionError(f"server exited ({self.proc.returncode}) while waiting for {what}:\n"
+                                     + "\n".join(self.lines))
+            self.pump(0.05)
+        raise AssertionError(f"timed out waiting for {what}; log:\n" + "\n".join(self.lines[-40:]))
+
+    def wait_log(self, pattern, seconds=10):
+        regex = re.compile(pattern)
+        self.wait_for(lambda: any(regex.search(line) for line in self.lines), seconds, repr(pattern))
+        return next(line for line in self.lines if regex.search(line))
+
+    def signal(self, signo):
+        self.proc.send_signal(signo)
+
+    def stop(self, seconds=15):
+        """SIGTERM, then wait for the exit code; collects the rest of the log."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait_exit(seconds)
+
+    def wait_exit(self, seconds=15):
+        end = deadline(seconds)
+        while self.proc.poll() is None and time.monotonic() < end:
+            self.pump(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError("server did not exit in time; log:\n" + "\n".join(self.lines[-40:]))
+        while self.pump(0):
+            pass
+        return self.proc.returncode
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run(args, input=None, timeout=30, env=None):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(args, input=input, capture_output=True, timeout=timeout * SLOW, env=full_env)
+
+
+def tcp_echo(port, data, host="127.0.0.1", timeout=10):
+    """Sends `data`, half-closes, returns everything read until EOF."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout * SLOW)
+        s.connect((host, port))
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = bytearray()
+        while chunk := s.recv(65536):
+            out += chunk
+        return bytes(out)
+
+
+def udp_echo(port, data, host="127.0.0.1", timeout=5, source_port=0):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout * SLOW)
+        if source_port:
+            s.bind((host, source_port))
+        s.sendto(data, (host, port))
+        return s.recvfrom(65536)[0]
+
+
+def json_lines(lines):
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class EchoTestCase(unittest.TestCase):
+    def server(self, *args, **kwargs):
+        srv = Server(*args, **kwargs)
+        self.addCleanup(srv.close)
+        return srv
