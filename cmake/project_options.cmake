@@ -14,4 +14,12 @@ if(ECHO_SANITIZER)
   target_compile_options(echo_sanitizers INTERFACE
     -fsanitize=${ECHO_SANITIZER} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(echo_sanitizers INTERFACE -fsanitize=${ECHO_SANITIZER})
+  if(ECHO_SANITIZER MATCHES "undefined")
+    # UBSan's vptr check confirms a vtable is readable by writing it to a
+    # pipe; when a test exhausts the server's descriptors on purpose, pipe()
+    # fails and it reports Boost.System's error categories as "invalid vptr".
+    # GCC's runtime offers no working suppression for it, so that one check is off.
+    target_compile_options(echo_sanitizers INTERFACE -fno-sanitize=vptr)
+    target_link_options(echo_sanitizers INTERFACE -fno-sanitize=vptr)
+  endif()
 endif()

@@ -164,3 +164,54 @@ class EchoTestCase(unittest.TestCase):
         srv = Server(*args, **kwargs)
         self.addCleanup(srv.close)
         return srv
+
+
+def counters(srv):
+    """The counters of the server's shutdown summary (`stopped: k=v ...`)."""
+    line = next(line for line in reversed(srv.lines) if "stopped:" in line)
+    return {k: int(v) for k, v in (item.split("=") for item in line.split("stopped:")[1].split())}
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def udp_burst(port, count, payload=b"x", host="127.0.0.1", source_port=0, pace=50, wait=1.0):
+    """Sends `count` datagrams (a short pause every `pace` so the kernel's
+    receive queue does not overflow), then collects replies until `wait`
+    seconds pass without one. Returns the number of replies."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        if source_port:
+            s.bind((host, source_port))
+        replies = 0
+        for i in range(count):
+            s.sendto(payload, (host, port))
+            if i % pace == pace - 1:
+                time.sleep(0.001)
+                replies += drain(s, 0)
+        return replies + drain(s, wait * SLOW)
+
+
+def drain(sock, wait):
+    got = 0
+    if wait:
+        sock.settimeout(wait)
+    else:
+        sock.setblocking(False)
+    try:
+        while True:
+            sock.recv(65536)
+            got += 1
+    except (BlockingIOError, socket.timeout):
+        return got

@@ -227,3 +227,14 @@ TEST(ServerConfig, DescribeListsEffectiveSettings) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(ServerConfig, ShippedExampleFileHoldsTheDefaults) {
+  const std::string path = ECHO_SOURCE_DIR "/config/echo-server.conf";
+  const auto from_file = parse({"--config", path});
+  const auto defaults = parse({});
+  EXPECT_EQ(echo::describe(from_file), echo::describe(defaults) + " config=" + path);
+}
+
+} // namespace

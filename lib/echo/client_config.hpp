@@ -1,0 +1,49 @@
+#pragma once
+
+#include <spdlog/common.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace echo {
+
+enum class transport { tcp, udp };
+
+// What the load generator is asked to do (--bench).
+struct bench_config {
+  std::size_t connections = 1;      // TCP connections or UDP sockets
+  std::size_t size = 64;            // bytes per message
+  std::chrono::milliseconds duration{5000};
+  std::size_t pipeline = 1;         // messages in flight per connection
+  double rate = 0;                  // target messages/s over all connections; 0 = as fast as possible
+  std::vector<std::string> sources; // local addresses to connect from (round robin)
+  bool json = false;
+};
+
+// Everything echo-client can be told. Filled and validated only by
+// parse_client_config().
+struct client_config {
+  transport protocol = transport::tcp;
+  std::string host = "localhost";
+  std::uint16_t port = 9001;
+  std::optional<std::string> message; // -m
+  bool check = false;
+  std::chrono::milliseconds timeout{5000};
+  std::optional<bench_config> bench;
+  spdlog::level::level_enum log_level = spdlog::level::warn;
+};
+
+struct client_command {
+  enum class action { run, help, version };
+  action what = action::run;
+  client_config config;
+  std::string text;
+};
+
+// Throws usage_error naming the option and the bad value.
+client_command parse_client_config(const std::vector<std::string>& args);
+
+} // namespace echo

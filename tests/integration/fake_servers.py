@@ -1,0 +1,87 @@
+"""Misbehaving peers for client tests, each on an OS-chosen loopback port,
+served by a daemon thread and closed by the test's cleanup."""
+
+import socket
+import threading
+
+
+class _Base:
+    def __init__(self, kind, host):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, kind)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.held = []
+
+    def close(self):
+        self.stopped.set()
+        for s in self.held:
+            s.close()
+        self.sock.close()
+
+
+class SilentTcpServer(_Base):
+    """Accepts connections, never reads or answers."""
+
+    def __init__(self, host="127.0.0.1"):
+        super().__init__(socket.SOCK_STREAM, host)
+        self.sock.listen(16)
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+
+class PrefixingTcpServer(_Base):
+    """An 'echo' that changes the data: every chunk comes back prefixed."""
+
+    def __init__(self, prefix=b"echo: ", host="127.0.0.1"):
+        super().__init__(socket.SOCK_STREAM, host)
+        self.prefix = prefix
+        self.sock.listen(16)
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(self.prefix + data)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class SilentUdpSocket(_Base):
+    """A bound UDP socket that never replies (so no ICMP error either)."""
+
+    def __init__(self, host="127.0.0.1"):
+        super().__init__(socket.SOCK_DGRAM, host)
+
+
+class PrefixingUdpServer(_Base):
+    def __init__(self, prefix=b"echo: ", host="127.0.0.1"):
+        super().__init__(socket.SOCK_DGRAM, host)
+        self.prefix = prefix
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65536)
+                self.sock.sendto(self.prefix + data, peer)
+            except OSError:
+                return

@@ -1,0 +1,275 @@
+"""echo-client as a user meets it: each mode over TCP and UDP, IPv4 and
+IPv6, against echo-server and against peers that misbehave."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from echo_harness import CLIENT, SLOW, EchoTestCase, deadline, free_port, run  # noqa: E402
+from fake_servers import (PrefixingTcpServer, PrefixingUdpServer, SilentTcpServer,  # noqa: E402
+                          SilentUdpSocket)
+
+HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class ClientTestCase(EchoTestCase):
+    @classmethod
+    def setUpClass(cls):
+        from echo_harness import Server
+        cls.srv = Server("--port", "0", "--udp-rate-limit", "0")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.srv.close()
+
+    def client(self, *args, input=b"", timeout=30):
+        return run([CLIENT, "-p", str(self.srv.port), *args], input=input, timeout=timeout)
+
+    def fake(self, server):
+        self.addCleanup(server.close)
+        return server
+
+
+class MessageMode(ClientTestCase):
+    def test_tcp_and_udp_on_every_address(self):
+        for proto in ("--tcp", "--udp"):
+            for host in HOSTS:
+                with self.subTest(proto=proto, host=host):
+                    out = self.client(proto, host, "-m", f"hi {host}", "--check")
+                    self.assertEqual(out.returncode, 0, out.stderr)
+                    self.assertEqual(out.stdout, f"hi {host}\n".encode())
+                    self.assertEqual(out.stderr, b"")
+
+    def test_refused_port(self):
+        port = free_port()
+        out = run([CLIENT, "-p", str(port), "127.0.0.1", "-m", "x"])
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"refused", out.stderr)
+        self.assertIn(str(port).encode(), out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1)
+
+    def test_silent_tcp_server_times_out(self):
+        silent = self.fake(SilentTcpServer())
+        started = time.monotonic()
+        out = run([CLIENT, "127.0.0.1", "-p", str(silent.port), "-m", "anyone?", "--timeout", "1"])
+        elapsed = time.monotonic() - started
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"no complete reply within 1", out.stderr)
+        self.assertGreaterEqual(elapsed, 0.9)
+        self.assertLess(elapsed, 5 * SLOW)
+
+    def test_udp_nobody_replying_fails_check(self):
+        silent = self.fake(SilentUdpSocket())
+        out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(silent.port), "-m", "hello", "--check",
+                   "--timeout", "0.5"])
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"no reply within", out.stderr)
+
+    def test_udp_closed_port_fails_fast(self):
+        out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(free_port()), "-m", "x", "--timeout", "30"],
+                  timeout=10)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"refused", out.stderr)
+
+    def test_changed_data_fails_check_but_plain_m_prints_it(self):
+        for server, proto in ((PrefixingTcpServer(), "--tcp"), (PrefixingUdpServer(), "--udp")):
+            self.fake(server)
+            with self.subTest(proto=proto):
+                args = [CLIENT, proto, "127.0.0.1", "-p", str(server.port), "-m", "hello", "--timeout", "2"]
+                plain = run(args)
+                self.assertEqual(plain.returncode, 0, plain.stderr)
+                self.assertEqual(plain.stdout, b"echo: hello\n")
+                checked = run(args + ["--check"])
+                self.assertEqual(checked.returncode, 1)
+                self.assertIn(b"differs", checked.stderr)
+
+    def test_usage_errors_exit_2(self):
+        for args, name in ((["--check"], b"--check"), (["--tcp", "--udp"], b"--udp"),
+                           (["-p", "99999"], b"--port"), (["--wat"], b"--wat")):
+            out = run([CLIENT, *args])
+            self.assertEqual(out.returncode, 2, args)
+            self.assertIn(name, out.stderr)
+
+
+class PipeMode(ClientTestCase):
+    def test_one_mebibyte_of_random_bytes_comes_back_identical(self):
+        data = os.urandom(1 << 20)
+        for host in ("127.0.0.1", "::1"):
+            with self.subTest(host=host):
+                out = self.client(host, input=data)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertEqual(out.stdout, data)
+
+    def test_large_input_from_a_pipe_does_not_deadlock(self):
+        # 20 MiB is far more than the socket buffers hold: only reading and
+        # writing at the same time gets it through.
+        data = os.urandom(20 << 20)
+        producer = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        client = subprocess.Popen([CLIENT, "-p", str(self.srv.port)], stdin=producer.stdout,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        producer.stdout.close()
+        import threading
+        feeder = threading.Thread(target=lambda: (producer.stdin.write(data), producer.stdin.close()))
+        feeder.start()
+        out, err = client.communicate(timeout=60 * SLOW)
+        feeder.join(10)
+        producer.wait(10)
+        self.assertEqual(client.returncode, 0, err)
+        self.assertEqual(len(out), len(data))
+        self.assertEqual(out, data)
+
+    def test_udp_lines_each_a_datagram(self):
+        for host in ("127.0.0.1", "::1"):
+            with self.subTest(host=host):
+                out = self.client("--udp", host, input=b"first\nsecond\n\nlast-without-newline")
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertEqual(out.stdout, b"first\nsecond\n\nlast-without-newline\n")
+
+    def test_udp_missing_reply_is_reported(self):
+        silent = self.fake(SilentUdpSocket())
+        out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(silent.port), "--timeout", "0.3"], input=b"a\nb\n")
+        self.assertEqual(out.returncode, 1)
+        self.assertEqual(out.stderr.count(b"no reply within"), 2)
+
+    def test_tcp_silent_server_reported_after_input_ends(self):
+        silent = self.fake(SilentTcpServer())
+        out = run([CLIENT, "127.0.0.1", "-p", str(silent.port), "--timeout", "0.5"], input=b"x" * 100)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"echo stopped", out.stderr)
+
+    def test_empty_input(self):
+        out = self.client(input=b"")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, b"")
+
+    def test_input_from_dev_null_and_a_file(self):
+        with open(os.devnull, "rb") as null:
+            out = subprocess.run([CLIENT, "-p", str(self.srv.port)], stdin=null, capture_output=True, timeout=30)
+        self.assertEqual((out.returncode, out.stdout), (0, b""), out.stderr)
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"echo-client-input-{os.getpid()}")
+        self.addCleanup(os.remove, path)
+        with open(path, "wb") as f:
+            f.write(b"from a file\n" * 1000)
+        with open(path, "rb") as f:
+            out = subprocess.run([CLIENT, "-p", str(self.srv.port)], stdin=f, capture_output=True, timeout=30)
+        self.assertEqual(out.stdout, b"from a file\n" * 1000)
+
+
+class Interactive(ClientTestCase):
+    def spawn(self, *args):
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(CLIENT, [CLIENT, "-p", str(self.srv.port), *args])
+        self.addCleanup(self._reap, pid, fd)
+        return pid, fd
+
+    def _reap(self, pid, fd):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        os.close(fd)
+
+    def read_until(self, fd, needle, seconds=10):
+        seen = b""
+        end = deadline(seconds)
+        while needle not in seen:
+            remaining = end - time.monotonic()
+            self.assertGreater(remaining, 0, f"no {needle!r} on the terminal; saw {seen!r}")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+        return seen
+
+    def wait_exit(self, pid, seconds=10):
+        end = deadline(seconds)
+        while time.monotonic() < end:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+        self.fail("client did not leave")
+
+    def test_prompt_echo_and_q(self):
+        for proto in ("--tcp", "--udp"):
+            for host in ("127.0.0.1", "::1"):
+                with self.subTest(proto=proto, host=host):
+                    pid, fd = self.spawn(proto, host)
+                    self.read_until(fd, b"> ")
+                    os.write(fd, b"hello there\n")
+                    screen = self.read_until(fd, b"> ")
+                    # The terminal shows the typed line, then the reply on its own line.
+                    self.assertIn(b"hello there\r\nhello there\r\n", screen)
+                    os.write(fd, b"q\n")
+                    self.assertEqual(self.wait_exit(pid), 0)
+
+    def test_quit_and_end_of_input_leave(self):
+        pid, fd = self.spawn()
+        self.read_until(fd, b"> ")
+        os.write(fd, b"quit\n")
+        self.assertEqual(self.wait_exit(pid), 0)
+        pid, fd = self.spawn()
+        self.read_until(fd, b"> ")
+        os.write(fd, b"\x04")  # Ctrl-D: end of input
+        self.assertEqual(self.wait_exit(pid), 0)
+
+
+class Bench(ClientTestCase):
+    def test_tcp_bench_verifies_and_reports_json(self):
+        out = self.client("--bench", "--connections", "4", "--pipeline", "2", "--size", "300",
+                          "--duration", "1", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        report = json.loads(out.stdout)
+        self.assertGreater(report["requests"], 100)
+        self.assertEqual(report["mismatches"], 0)
+        self.assertEqual(report["errors"], 0)
+        self.assertAlmostEqual(report["mb_per_s"], report["req_per_s"] * 300 / 1e6, delta=report["mb_per_s"] * 0.05 + 0.01)
+        for key in ("p50", "p90", "p99", "p99_9", "max"):
+            self.assertGreater(report["latency_us"][key], 0)
+        self.assertLessEqual(report["latency_us"]["p50"], report["latency_us"]["p99"])
+        self.assertIn(b"req/s", out.stderr)  # progress lines
+
+    def test_udp_bench_text_report(self):
+        out = self.client("--udp", "--bench", "--connections", "2", "--size", "512", "--duration", "1")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = out.stdout.decode()
+        for field in ("requests", "req/s", "MB/s", "p50", "p90", "p99", "p99.9", "max", "errors",
+                      "mismatches", "lost"):
+            self.assertIn(field, text)
+
+    def test_rate_is_respected(self):
+        out = self.client("--bench", "--connections", "2", "--rate", "200", "--duration", "1", "--json")
+        report = json.loads(out.stdout)
+        self.assertGreaterEqual(report["requests"], 150)
+        self.assertLessEqual(report["requests"], 210)
+
+    def test_bench_detects_changed_bytes(self):
+        server = self.fake(PrefixingTcpServer(prefix=b"!"))
+        out = run([CLIENT, "127.0.0.1", "-p", str(server.port), "--bench", "--duration", "0.5", "--json",
+                   "--timeout", "1"])
+        self.assertEqual(out.returncode, 1)
+        self.assertGreater(json.loads(out.stdout)["mismatches"], 0)
+
+    def test_many_source_addresses(self):
+        out = self.client("127.0.0.1", "--bench", "--connections", "6", "--source", "127.0.0.2",
+                          "--source", "127.0.0.3", "--duration", "0.5", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(json.loads(out.stdout)["errors"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,216 @@
+"""Every limit and protection of echo-server, with its default and with
+another value, against the real binary."""
+
+import os
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from echo_harness import (SLOW, EchoTestCase, counters, deadline, free_port, tcp_echo,  # noqa: E402
+                          udp_burst, udp_echo)
+
+
+def open_client(port, host="127.0.0.1"):
+    s = socket.create_connection((host, port), timeout=10 * SLOW)
+    return s
+
+
+def is_served(s):
+    """True when `s` gets its echo; False when the server closed it."""
+    try:
+        s.sendall(b"ping")
+        return s.recv(16) == b"ping"
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+
+
+class MaxConnections(EchoTestCase):
+    def test_default_is_10000(self):
+        srv = self.server("--port", "0")
+        self.assertTrue(any("max-connections=10000" in line for line in srv.lines))
+
+    def test_fifty_of_sixty_served_then_room_frees(self):
+        srv = self.server("--port", "0", "--max-connections", "50")
+        clients = [open_client(srv.port) for _ in range(60)]
+        try:
+            served = [is_served(c) for c in clients]
+            self.assertEqual(served.count(True), 50)
+            self.assertEqual(served[:50], [True] * 50)  # the first 50 got in
+            # Room frees as sessions end.
+            for c in clients[:5]:
+                c.close()
+            srv.wait_for(lambda: srv.pump(0) or True, 0.1)
+            end = deadline(10)
+            while time.monotonic() < end:
+                extra = open_client(srv.port)
+                ok = is_served(extra)
+                extra.close()
+                if ok:
+                    break
+            self.assertTrue(ok, "no room after 5 sessions closed")
+        finally:
+            for c in clients:
+                c.close()
+        self.assertEqual(srv.stop(), 0)
+        self.assertGreaterEqual(counters(srv)["sessions_rejected"], 10)
+        warnings = [line for line in srv.lines if "rejected" in line and "warn" in line]
+        self.assertGreaterEqual(len(warnings), 1)
+        self.assertLessEqual(len(warnings), 3)  # rate-limited, not one per connection
+
+    def test_zero_means_unlimited(self):
+        srv = self.server("--port", "0", "--max-connections", "0")
+        clients = [open_client(srv.port) for _ in range(100)]
+        try:
+            self.assertTrue(all(is_served(c) for c in clients))
+        finally:
+            for c in clients:
+                c.close()
+
+
+class IdleTimeout(EchoTestCase):
+    def test_idle_session_closed_busy_one_kept(self):
+        srv = self.server("--port", "0", "--idle-timeout", "2", "--log-level", "debug")
+        idle = open_client(srv.port)
+        busy = open_client(srv.port)
+        started = time.monotonic()
+        idle.settimeout(0)
+        idle_closed_at = None
+        while time.monotonic() - started < 4.5:
+            self.assertTrue(is_served(busy), "busy session was closed")
+            if idle_closed_at is None:
+                try:
+                    if idle.recv(16) == b"":
+                        idle_closed_at = time.monotonic() - started
+                except BlockingIOError:
+                    pass
+            time.sleep(0.2)
+        self.assertIsNotNone(idle_closed_at, "idle session was not closed")
+        self.assertGreaterEqual(idle_closed_at, 1.9)
+        self.assertLess(idle_closed_at, 4.0)
+        idle.close()
+        busy.close()
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["sessions_idle_closed"], 1)
+
+    def test_default_keeps_a_quiet_session(self):
+        srv = self.server("--port", "0")
+        self.assertTrue(any("idle-timeout=300s" in line for line in srv.lines))
+        c = open_client(srv.port)
+        time.sleep(2.5)  # quiet on purpose: longer than the short timeout above
+        self.assertTrue(is_served(c))
+        c.close()
+
+    def test_zero_never_closes(self):
+        srv = self.server("--port", "0", "--idle-timeout", "0")
+        c = open_client(srv.port)
+        time.sleep(1.5)
+        self.assertTrue(is_served(c))
+        c.close()
+
+
+class BlockedSourcePorts(EchoTestCase):
+    def test_ports_7_and_19_dropped_by_default(self):
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1")
+        for source in (7, 19):
+            with self.assertRaises(socket.timeout):
+                udp_echo(srv.port, b"loop?", source_port=source, timeout=0.5)
+        self.assertEqual(udp_echo(srv.port, b"ephemeral"), b"ephemeral")
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["dropped_blocked_port"], 2)
+
+    def test_empty_list_allows_them(self):
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-blocked-ports", "")
+        for source in (7, 19):
+            self.assertEqual(udp_echo(srv.port, b"allowed", source_port=source), b"allowed")
+
+    def test_other_list(self):
+        blocked = free_port(socket.SOCK_DGRAM)
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1",
+                          "--udp-blocked-ports", f"19,{blocked}-{blocked}")
+        self.assertEqual(udp_echo(srv.port, b"7 is fine now", source_port=7), b"7 is fine now")
+        with self.assertRaises(socket.timeout):
+            udp_echo(srv.port, b"blocked", source_port=blocked, timeout=0.5)
+        with self.assertRaises(socket.timeout):
+            udp_echo(srv.port, b"blocked", source_port=19, timeout=0.5)
+
+
+class MaxDatagram(EchoTestCase):
+    def test_1001_bytes_dropped_with_max_1000(self):
+        srv = self.server("--udp", "--port", "0", "--max-datagram", "1000")
+        self.assertEqual(udp_echo(srv.port, b"a" * 1000), b"a" * 1000)
+        with self.assertRaises(socket.timeout):
+            udp_echo(srv.port, b"b" * 1001, timeout=0.5)
+        self.assertEqual(srv.stop(), 0)
+        c = counters(srv)
+        self.assertEqual(c["dropped_too_large"], 1)
+        self.assertEqual(c["datagrams_out"], 1)
+
+    def test_default_65507_echoed_larger_ipv6_dropped(self):
+        srv = self.server("--udp", "--port", "0")
+        self.assertEqual(len(udp_echo(srv.port, b"c" * 65507, host="::1")), 65507)
+        with self.assertRaises(socket.timeout):
+            udp_echo(srv.port, b"d" * 65508, host="::1", timeout=0.5)
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["dropped_too_large"], 1)
+
+
+class RateLimit(EchoTestCase):
+    def test_burst_of_1000_against_100(self):
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-rate-limit", "100")
+        replies = udp_burst(srv.port, 1000)
+        self.assertGreaterEqual(replies, 100)
+        self.assertLessEqual(replies, 100 + 10 * SLOW)  # burst plus refill while sending
+        self.assertEqual(srv.stop(), 0)
+        c = counters(srv)
+        self.assertEqual(c["datagrams_out"], replies)
+        self.assertEqual(c["dropped_rate_limited"], c["datagrams_in"] - replies)
+        self.assertGreater(c["dropped_rate_limited"], 500)
+
+    def test_default_1000_lets_a_1000_burst_through(self):
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1")
+        self.assertTrue(any("udp-rate-limit=1000" in line for line in srv.lines))
+        started = time.monotonic()
+        replies = udp_burst(srv.port, 3000, wait=0.5)
+        sending = time.monotonic() - started
+        self.assertGreaterEqual(replies, 1000)  # the one-second burst
+        self.assertLessEqual(replies, 1000 + 1000 * sending + 10)  # plus the refill, no more
+        self.assertEqual(srv.stop(), 0)
+        self.assertGreater(counters(srv)["dropped_rate_limited"], 0)
+
+    def test_zero_is_off(self):
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-rate-limit", "0")
+        udp_burst(srv.port, 3000)
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["dropped_rate_limited"], 0)
+
+
+class ReusePortAndStats(EchoTestCase):
+    def test_reuse_port_lets_two_servers_share(self):
+        first = self.server("--port", "0", "--reuse-port", "--bind", "127.0.0.1")
+        second = self.server("--port", str(first.port), "--reuse-port", "--bind", "127.0.0.1")
+        self.assertEqual(second.port, first.port)
+        self.assertEqual(tcp_echo(first.port, b"shared"), b"shared")
+
+    def test_without_reuse_port_the_second_fails(self):
+        first = self.server("--port", "0", "--bind", "127.0.0.1")
+        second = self.server("--port", str(first.port), "--bind", "127.0.0.1", wait_listening=False)
+        self.assertEqual(second.wait_exit(), 1)
+        self.assertTrue(any(f"127.0.0.1:{first.port}" in line for line in second.lines), second.lines)
+
+    def test_stats_interval_logs_counters(self):
+        srv = self.server("--port", "0", "--stats-interval", "0.5")
+        tcp_echo(srv.port, b"12345")
+        line = srv.wait_log(r"stats: .*tcp_bytes_in=5", 10)
+        self.assertIn("sessions_opened=1", line)
+
+    def test_stats_off_by_default(self):
+        srv = self.server("--port", "0")
+        time.sleep(1.2)
+        srv.pump(0.1)
+        self.assertFalse(any("stats:" in line for line in srv.lines))
+
+
+if __name__ == "__main__":
+    unittest.main()
