@@ -4,7 +4,7 @@ add_library(echo_warnings INTERFACE)
 target_compile_options(echo_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
   -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-  -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
 if(ECHO_WARNINGS_AS_ERRORS)
   target_compile_options(echo_warnings INTERFACE -Werror)
 endif()

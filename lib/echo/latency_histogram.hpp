@@ -15,6 +15,7 @@ public:
   static constexpr unsigned sub_bucket_bits = 6;
   static constexpr std::uint64_t sub_buckets = 1u << sub_bucket_bits;
   static constexpr unsigned magnitudes = 64 - sub_bucket_bits + 1;
+  static constexpr std::size_t bucket_count = sub_buckets + (magnitudes - 1) * (sub_buckets / 2);
 
   void record(std::uint64_t value) noexcept {
     ++counts_[index_of(value)];
@@ -42,7 +43,6 @@ public:
   static std::uint64_t upper_edge(std::size_t index) noexcept;
 
 private:
-  static constexpr std::size_t bucket_count = sub_buckets + (magnitudes - 1) * (sub_buckets / 2);
   std::array<std::uint64_t, bucket_count> counts_{};
   std::uint64_t total_ = 0;
   std::uint64_t max_ = 0;

@@ -5,7 +5,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,6 +25,7 @@ using asio::ip::tcp;
 using asio::ip::udp;
 using boost::system::error_code;
 using clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
@@ -148,6 +149,7 @@ public:
     slot_free_.notify();
   }
   void wake() { slot_free_.notify(); }
+  std::uint64_t verified() const { return verified_; }
 
 private:
   // Checks bytes at stream position received_ against what was sent there.
@@ -163,9 +165,10 @@ private:
       data += take;
       n -= take;
       if (offset + take == size) {
-        if (message_ok_)
+        if (message_ok_) {
           run_.completed(sent_at_[message % run_.bench.pipeline], now);
-        else
+          ++verified_;
+        } else
           ++run_.report.mismatches;
         message_ok_ = true;
         ++completed_;
@@ -188,6 +191,7 @@ private:
   std::uint64_t sent_ = 0;
   std::uint64_t completed_ = 0;
   std::uint64_t received_ = 0;
+  std::uint64_t verified_ = 0;
   bool message_ok_ = true;
   bool failed_ = false;
 };
@@ -246,8 +250,10 @@ public:
       if (n != datagram_.size() ||
           std::memcmp(buffer_.data() + udp_header, run_.message(seq), n - udp_header) != 0)
         ++run_.report.mismatches;
-      else
+      else {
         run_.completed(slot.sent, now);
+        ++verified_;
+      }
     }
   }
 
@@ -286,6 +292,7 @@ public:
     slot_free_.notify();
   }
   void wake() { slot_free_.notify(); }
+  std::uint64_t verified() const { return verified_; }
 
 private:
   struct in_flight {
@@ -308,6 +315,7 @@ private:
   std::vector<std::byte> buffer_;
   event slot_free_;
   std::uint64_t next_ = 0;
+  std::uint64_t verified_ = 0;
   std::size_t busy_ = 0;
   bool failed_ = false;
 };
@@ -331,16 +339,18 @@ void bind_source(Socket& socket, const bench_config& bench, std::size_t index) {
   socket.bind(typename Socket::endpoint_type(address, 0));
 }
 
+// Once a second until cancelled: one updating line on a terminal, plain
+// lines otherwise.
 asio::awaitable<void> show_progress(run_state& run) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
   std::uint64_t previous = 0;
   auto tick = run.start;
-  while (run.sending) {
+  for (;;) {
     tick += std::chrono::seconds(1);
     timer.expires_at(tick);
     auto [ec] = co_await timer.async_wait(nothrow);
-    if (ec || !run.sending) break;
+    if (ec) break;
     const auto elapsed = std::chrono::duration<double>(tick - run.start).count();
     std::ostringstream line;
     line.precision(0);
@@ -348,7 +358,7 @@ asio::awaitable<void> show_progress(run_state& run) {
          << static_cast<double>(run.report.requests - previous) << " req/s, p99 "
          << with_unit(run.report.latency.quantile(0.99)) << ", errors " << run.report.errors << ", mismatches "
          << run.report.mismatches;
-    if (run.bench.size && run.config.protocol == transport::udp) line << ", lost " << run.report.lost;
+    if (run.config.protocol == transport::udp) line << ", lost " << run.report.lost;
     previous = run.report.requests;
     if (terminal)
       std::cerr << "\r\033[K" << line.str() << std::flush;
@@ -356,6 +366,11 @@ asio::awaitable<void> show_progress(run_state& run) {
       std::cerr << line.str() << '\n';
   }
   if (terminal) std::cerr << "\r\033[K" << std::flush;
+}
+
+asio::awaitable<void> sleep_until(clock::time_point when) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, when);
+  co_await timer.async_wait(nothrow);
 }
 
 // Runs the connections for the duration, then lets them drain (bounded by
@@ -371,10 +386,10 @@ asio::awaitable<void> drive(run_state& run, std::vector<std::unique_ptr<Connecti
   run.start = clock::now();
   run.last_completion = run.start;
   for (auto& c : connections) run.running += c->start(done);
-  asio::co_spawn(executor, show_progress(run), asio::detached);
 
-  asio::steady_timer timer(executor, run.start + run.bench.duration);
-  co_await timer.async_wait(nothrow);
+  // The progress line runs until the duration is over, then is cancelled
+  // and awaited, so it never outlives the state it reads.
+  co_await (sleep_until(run.start + run.bench.duration) || show_progress(run));
   run.sending = false;
   const auto stopped_sending = clock::now();
   for (auto& c : connections) c->wake();
@@ -387,6 +402,8 @@ asio::awaitable<void> drive(run_state& run, std::vector<std::unique_ptr<Connecti
   });
   if (run.running > 0) co_await all_done.wait();
   drain.cancel();
+  for (const auto& c : connections)
+    if (c->verified() > 0) ++run.report.connections_echoed;
   const auto end = std::max(stopped_sending, run.last_completion);
   run.report.seconds = std::chrono::duration<double>(end - run.start).count();
 }
@@ -457,6 +474,7 @@ std::string format_text(const bench_report& r) {
       << "latency     p50 " << with_unit(r.latency.quantile(0.5)) << "  p90 " << with_unit(r.latency.quantile(0.9))
       << "  p99 " << with_unit(r.latency.quantile(0.99)) << "  p99.9 " << with_unit(r.latency.quantile(0.999))
       << "  max " << with_unit(r.latency.max()) << '\n'
+      << "echoed on   " << r.connections_echoed << " of " << r.connections << " connection(s)\n"
       << "errors      " << r.errors << '\n'
       << "mismatches  " << r.mismatches << '\n';
   if (r.protocol == transport::udp) out << "lost        " << r.lost << '\n';
@@ -490,7 +508,7 @@ std::string format_json(const bench_report& r) {
       << R"(,"mb_per_s":)" << r.megabytes_per_second() << R"(,"latency_us":{"p50":)" << us(r.latency.quantile(0.5))
       << R"(,"p90":)" << us(r.latency.quantile(0.9)) << R"(,"p99":)" << us(r.latency.quantile(0.99))
       << R"(,"p99_9":)" << us(r.latency.quantile(0.999)) << R"(,"max":)" << us(r.latency.max())
-      << R"(},"errors":)" << r.errors << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost << "}\n";
+      << R"(},"errors":)" << r.errors << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost << R"(,"connections_echoed":)" << r.connections_echoed << "}\n";
   return out.str();
 }
 

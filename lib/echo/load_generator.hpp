@@ -22,6 +22,7 @@ struct bench_report {
   std::uint64_t errors = 0;   // connections that failed
   std::uint64_t mismatches = 0;
   std::uint64_t lost = 0;     // UDP: no reply within the timeout
+  std::size_t connections_echoed = 0; // connections with at least one verified echo
   latency_histogram latency;  // nanoseconds
 
   double requests_per_second() const { return seconds > 0 ? static_cast<double>(requests) / seconds : 0; }
