@@ -295,6 +295,9 @@ def main():
     parser.add_argument("--idle-connections", type=int, default=10000)
     parser.add_argument("--many-connections", type=int, default=19000)
     parser.add_argument("--smoke", action="store_true", help="a few seconds; checks correctness, not speed")
+    parser.add_argument("--servers", help="comma-separated subset, e.g. 'echo-server,epoll (C)'")
+    parser.add_argument("--scenarios", help="comma-separated scenario keys, e.g. tcp_1000x64,udp_10x512 (idle included)")
+    parser.add_argument("--no-idle", action="store_true", help="skip the idle-connections scenario")
     parser.add_argument("--out", default=os.path.join(BENCH, "results"))
     args = parser.parse_args()
     if args.smoke:
@@ -303,18 +306,26 @@ def main():
 
     echo_server, echo_client = build(args.smoke)
     servers = server_commands(echo_server, args.smoke)
+    if args.servers:
+        wanted = [name.strip() for name in args.servers.split(",")]
+        servers = {name: command for name, command in servers.items() if name in wanted}
+    scenarios = SCENARIOS
+    if args.scenarios:
+        keys = args.scenarios.split(",")
+        scenarios = [s for s in SCENARIOS if s["key"] in keys]
+        args.no_idle = args.no_idle or "idle" not in keys
     runs = []
     failures = []
     for run_number in range(1, args.runs + 1):
         run = {"scenarios": {}}
-        for scenario in SCENARIOS:
+        for scenario in scenarios:
             for name, command in servers.items():
                 log(f"run {run_number}/{args.runs}: {scenario['name']}: {name}")
                 result = measure(command, echo_client, scenario, args.duration)
                 if result["errors"] or result["mismatches"] or not result["requests"] or result["exit_code"]:
                     failures.append(f"{scenario['name']} / {name}: {result}")
                 run["scenarios"].setdefault(scenario["key"], {})[name] = result
-        for name, command in servers.items():
+        for name, command in ([] if args.no_idle else servers.items()):
             log(f"run {run_number}/{args.runs}: {args.idle_connections} idle connections: {name}")
             run["scenarios"].setdefault("idle", {})[name] = hold_idle(command, args.idle_connections)
         runs.append(run)
@@ -326,7 +337,7 @@ def main():
                                                            max(args.duration, 5))
         if extra["concurrent connections"]["connections_echoed"] != args.many_connections:
             failures.append(f"concurrent connections: {extra['concurrent connections']}")
-    if not args.smoke:
+    if not args.smoke and not args.scenarios and not args.servers:
         log("load generator comparison")
         comparison = client_comparison(echo_server, echo_client, args.duration)
         values = list(comparison.values())

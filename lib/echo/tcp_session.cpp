@@ -1,12 +1,12 @@
 #include "echo/tcp_session.hpp"
 
 #include "echo/buffer_pool.hpp"
+#include "echo/endpoint_format.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include "echo/endpoint_format.hpp"
 
 namespace echo {
 namespace {
@@ -31,42 +31,12 @@ bool is_peer_gone(const error_code& ec) {
          ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
 }
 
-// Reads what is waiting and writes it back. Returns the error that ends the
-// session (eof included), or success when the socket has been drained or the
-// session has had its turn.
-asio::awaitable<error_code> echo_ready_data(tcp::socket& socket, session_registry::entry& entry,
-                                            server_stats& stats, transfer& total,
-                                            spdlog::logger& log) {
-  const auto buffer = buffer_pool::acquire();
-  for (int round = 0; round < reads_per_wakeup; ++round) {
-    error_code ec;
-    const std::size_t n = socket.read_some(buffer.buffer(), ec);
-    if (ec == asio::error::would_block) co_return error_code{};
-    if (ec) co_return ec;
-    total.in += n;
-    add(stats.tcp_bytes_in, n);
-    log.trace("read {} bytes", n);
-
-    // Most writes complete at once; only a peer that is slow to read makes
-    // us wait, and while we wait we do not read (backpressure).
-    std::size_t written = socket.write_some(asio::buffer(buffer.bytes().data(), n), ec);
-    if (ec == asio::error::would_block) {
-      written = 0;
-      ec.clear();
-    }
-    if (!ec && written < n) {
-      auto [write_ec, rest] = co_await asio::async_write(
-          socket, asio::buffer(buffer.bytes().data() + written, n - written), nothrow);
-      ec = write_ec;
-      written += rest;
-    }
-    total.out += written;
-    add(stats.tcp_bytes_out, written);
-    if (ec) co_return ec;
-    entry.touch();
-    if (n < buffer_pool::buffer_size) co_return error_code{}; // drained
-  }
-  co_return error_code{};
+const char* describe_end(close_reason reason, const error_code& end) {
+  if (reason == close_reason::idle) return "idle timeout";
+  if (reason == close_reason::shutdown) return "server stopping";
+  if (end == asio::error::eof) return "closed by peer";
+  if (is_peer_gone(end)) return "reset by peer";
+  return "error";
 }
 
 } // namespace
@@ -85,30 +55,59 @@ asio::awaitable<void> tcp_session(tcp::socket socket, const session_context& con
   while (!end && entry.reason() == close_reason::none) {
     // Idle: wait for data owning no buffer.
     auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
-    end = wait_ec ? wait_ec : co_await echo_ready_data(socket, entry, context.stats, total, context.log);
+    if (wait_ec) {
+      end = wait_ec;
+      break;
+    }
+    // Read what is waiting and write it straight back, as an epoll loop
+    // would; the buffer is borrowed only until then.
+    const auto buffer = buffer_pool::acquire();
+    for (int round = 0; round < reads_per_wakeup && !end; ++round) {
+      const std::size_t n = socket.read_some(buffer.buffer(), end);
+      if (end == asio::error::would_block) {
+        end.clear();
+        break;
+      }
+      if (end) break;
+      total.in += n;
+      add(context.stats.tcp_bytes_in, n);
+      context.log.trace("read {} bytes", n);
+
+      // Most writes complete at once. Only a peer slow to read makes us
+      // wait, and while we wait we do not read (backpressure).
+      std::size_t written = socket.write_some(asio::buffer(buffer.bytes().data(), n), end);
+      if (end == asio::error::would_block) {
+        written = 0;
+        end.clear();
+      }
+      if (!end && written < n) {
+        auto [write_ec, rest] = co_await asio::async_write(
+            socket, asio::buffer(buffer.bytes().data() + written, n - written), nothrow);
+        end = write_ec;
+        written += rest;
+      }
+      total.out += written;
+      add(context.stats.tcp_bytes_out, written);
+      if (!end) entry.touch();
+      if (n < buffer_pool::buffer_size) break; // drained
+    }
   }
 
-  const char* how = "closed by peer";
-  if (entry.reason() == close_reason::idle) {
-    how = "idle timeout";
-    add(context.stats.sessions_idle_closed);
-  } else if (entry.reason() == close_reason::shutdown) {
-    how = "server stopping";
-  } else if (end == asio::error::eof) {
-    // Half-close: everything read has been written back; finish our side.
-    socket.shutdown(tcp::socket::shutdown_send, ec);
-  } else if (is_peer_gone(end)) {
-    how = "reset by peer";
-  } else {
-    how = "error";
-    add(context.stats.sessions_failed);
-    context.log.warn("session with {} failed: {}", peer, end.message());
+  if (entry.reason() == close_reason::idle) add(context.stats.sessions_idle_closed);
+  if (entry.reason() == close_reason::none) {
+    if (end == asio::error::eof) {
+      // Half-close: everything read has been written back; finish our side.
+      socket.shutdown(tcp::socket::shutdown_send, ec);
+    } else if (!is_peer_gone(end)) {
+      add(context.stats.sessions_failed);
+      context.log.warn("session with {} failed: {}", peer, end.message());
+    }
   }
   socket.close(ec);
 
   const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
   context.log.debug("session closed: peer {} {} bytes_in={} bytes_out={} duration_ms={:.1f}", peer,
-                    how, total.in, total.out, elapsed.count());
+                    describe_end(entry.reason(), end), total.in, total.out, elapsed.count());
 }
 
 } // namespace echo

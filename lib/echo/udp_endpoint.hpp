@@ -3,10 +3,13 @@
 #include "echo/port_filter.hpp"
 #include "echo/rate_limiter.hpp"
 #include "echo/server_stats.hpp"
+#include "echo/warning_throttle.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <spdlog/logger.h>
+
+#include <span>
 
 namespace echo {
 
@@ -32,11 +35,19 @@ public:
   void close();
 
 private:
+  enum class outcome { echoed, dropped, send_would_block };
+  // Checks one received datagram and echoes it if it passes.
+  outcome echo(std::span<const std::byte> datagram, std::size_t real_size,
+               const boost::asio::ip::udp::endpoint& sender);
+  void drop(server_stats::counter& counter, const char* why, std::size_t size,
+            const boost::asio::ip::udp::endpoint& sender);
+
   boost::asio::ip::udp::socket socket_;
   udp_settings settings_;
   rate_limiter limiter_;
   server_stats& stats_;
   spdlog::logger& log_;
+  class warning_throttle drop_warning_;
 };
 
 } // namespace echo
