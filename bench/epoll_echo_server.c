@@ -2,7 +2,12 @@
  * The practical limit: a minimal single-threaded epoll echo server (TCP and
  * UDP on one port), written for the benchmark baseline.
  *
- *   epoll_echo_server PORT [ADDR]
+ *   epoll_echo_server PORT [ADDR] [rearm]
+ *
+ * "rearm" is a diagnostic: after each echo it re-arms the descriptor with
+ * epoll_ctl(EPOLL_CTL_MOD), the one system call per message that
+ * echo-server's Asio reactor adds (async_wait re-arms). Comparing the two
+ * shows what that call costs.
  *
  * Level-triggered epoll; a TCP read is written straight back; if the peer
  * is slow, the rest waits in a per-connection buffer and reading pauses
@@ -31,6 +36,7 @@ struct connection {
 };
 
 static int epfd;
+static int rearm;
 static char buffer[BUFFER_SIZE];
 
 static void die(const char *what) {
@@ -76,6 +82,8 @@ static int on_readable(struct connection *c) {
     c->pending_len = (size_t)(n - sent);
     c->pending_off = 0;
     watch(c, EPOLL_CTL_MOD, EPOLLOUT);
+  } else if (rearm) {
+    watch(c, EPOLL_CTL_MOD, EPOLLIN);
   }
   return 1;
 }
@@ -88,6 +96,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
   inet_pton(AF_INET, argc > 2 ? argv[2] : "127.0.0.1", &addr.sin_addr);
+  rearm = argc > 3 && strcmp(argv[3], "rearm") == 0;
 
   int one = 1;
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);

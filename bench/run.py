@@ -74,6 +74,9 @@ def server_commands(echo_server, smoke):
                         "--max-connections", "0", "--idle-timeout", "0", "--log-level", "info"],
         "epoll (C)": [os.path.join(BUILD, "epoll_echo_server"), "0"],
     }
+    # Diagnostic, only when asked for with --servers: the epoll baseline plus
+    # the one epoll_ctl per message that Asio's async_wait costs.
+    servers["epoll re-arm (C)"] = [os.path.join(BUILD, "epoll_echo_server"), "0", "127.0.0.1", "rearm"]
     if not smoke:
         servers["asyncio"] = [DEBIAN_PYTHON, os.path.join(BENCH, "asyncio_echo_server.py"), "0"]
         servers["uvloop"] = [DEBIAN_PYTHON, os.path.join(BENCH, "asyncio_echo_server.py"), "0", "--uvloop"]
@@ -309,6 +312,8 @@ def main():
     if args.servers:
         wanted = [name.strip() for name in args.servers.split(",")]
         servers = {name: command for name, command in servers.items() if name in wanted}
+    else:
+        del servers["epoll re-arm (C)"]
     scenarios = SCENARIOS
     if args.scenarios:
         keys = args.scenarios.split(",")

@@ -89,17 +89,6 @@ asio::ip::address listen_address(const server_config& config) {
             : asio::ip::address(asio::ip::address_v6::any());
 }
 
-void log_exception(spdlog::logger& log, const char* what, const std::exception_ptr& failure) {
-  if (!failure) return;
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    log.error("{} ended by exception: {}", what, e.what());
-  } catch (...) {
-    log.error("{} ended by an unknown exception", what);
-  }
-}
-
 } // namespace
 
 echo_server::echo_server(asio::io_context& io, server_config config,
@@ -156,13 +145,13 @@ void echo_server::start() {
   if (listener_) {
     log_->info("listening tcp {} (backlog {})", *tcp_endpoint_, config_.backlog);
     asio::co_spawn(control_, listener_->run(), [this](const std::exception_ptr& failure) {
-      log_exception(*log_, "tcp listener", failure);
+      log_failure(*log_, "tcp listener", failure);
     });
   }
   if (udp_) {
     log_->info("listening udp {}", *udp_endpoint_);
     asio::co_spawn(control_, udp_->run(), [this](const std::exception_ptr& failure) {
-      log_exception(*log_, "udp endpoint", failure);
+      log_failure(*log_, "udp endpoint", failure);
     });
   }
   asio::post(control_, [this] {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 namespace echo {
@@ -85,35 +86,71 @@ struct run_state {
   }
 };
 
+// What TCP and UDP connections share: the socket, the event that wakes the
+// writer when a slot in the pipeline frees up, pacing, and failure.
+template <class Socket>
+class connection_base {
+public:
+  connection_base(run_state& run, Socket socket)
+      : run_(run), socket_(std::move(socket)), slot_free_(socket_.get_executor()),
+        pace_(socket_.get_executor()) {}
+
+  void stop() {
+    error_code ignored;
+    socket_.close(ignored);
+    slot_free_.notify();
+  }
+  void wake() { slot_free_.notify(); }
+  std::uint64_t verified() const { return verified_; }
+
+protected:
+  // When message k may be sent: now, or with --rate, its slot in the
+  // schedule (waiting for it). nullopt when the run ended meanwhile.
+  asio::awaitable<std::optional<clock::time_point>> due(std::uint64_t k) {
+    const auto interval = run_.interval();
+    if (interval == clock::duration::zero()) co_return clock::now();
+    const auto when = run_.start + interval * static_cast<clock::rep>(k);
+    if (when > clock::now()) {
+      pace_.expires_at(when);
+      co_await pace_.async_wait(nothrow);
+      if (!run_.sending) co_return std::nullopt;
+    }
+    co_return when;
+  }
+
+  void fail() {
+    if (!failed_) ++run_.report.errors;
+    failed_ = true;
+    stop();
+  }
+
+  run_state& run_;
+  Socket socket_;
+  event slot_free_;
+  asio::steady_timer pace_;
+  std::uint64_t verified_ = 0;
+  bool failed_ = false;
+};
+
 // ---- TCP -------------------------------------------------------------------
 
-class tcp_connection {
+class tcp_connection : public connection_base<tcp::socket> {
 public:
   tcp_connection(run_state& run, tcp::socket socket)
-      : run_(run), socket_(std::move(socket)), sent_at_(run.bench.pipeline),
-        buffer_(std::clamp<std::size_t>(run.bench.size * run.bench.pipeline, 4096, 65536)),
-        slot_free_(socket_.get_executor()) {}
+      : connection_base(run, std::move(socket)), sent_at_(run.bench.pipeline),
+        buffer_(std::clamp<std::size_t>(run.bench.size * run.bench.pipeline, 4096, 65536)) {}
 
   asio::awaitable<void> write_loop() {
     const auto size = run_.bench.size;
     const auto pipeline = run_.bench.pipeline;
-    const auto interval = run_.interval();
-    asio::steady_timer pace(socket_.get_executor());
     while (run_.sending && !failed_) {
       if (sent_ - completed_ >= pipeline) {
         co_await slot_free_.wait();
         continue;
       }
-      auto due = clock::now();
-      if (interval != clock::duration::zero()) {
-        due = run_.start + interval * static_cast<clock::rep>(sent_);
-        if (due > clock::now()) {
-          pace.expires_at(due);
-          co_await pace.async_wait(nothrow);
-          if (!run_.sending) break;
-        }
-      }
-      sent_at_[sent_ % pipeline] = due;
+      const auto when = co_await due(sent_);
+      if (!when) break;
+      sent_at_[sent_ % pipeline] = *when;
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(run_.message(sent_), size), nothrow);
       if (ec) co_return fail();
       ++sent_;
@@ -143,14 +180,6 @@ public:
     return 2;
   }
 
-  void stop() {
-    error_code ignored;
-    socket_.close(ignored);
-    slot_free_.notify();
-  }
-  void wake() { slot_free_.notify(); }
-  std::uint64_t verified() const { return verified_; }
-
 private:
   // Checks bytes at stream position received_ against what was sent there.
   void consume(const std::byte* data, std::size_t n, clock::time_point now) {
@@ -177,55 +206,35 @@ private:
     }
   }
 
-  void fail() {
-    if (!failed_) ++run_.report.errors;
-    failed_ = true;
-    stop();
-  }
-
-  run_state& run_;
-  tcp::socket socket_;
   std::vector<clock::time_point> sent_at_;
   std::vector<std::byte> buffer_;
-  event slot_free_;
   std::uint64_t sent_ = 0;
   std::uint64_t completed_ = 0;
   std::uint64_t received_ = 0;
-  std::uint64_t verified_ = 0;
   bool message_ok_ = true;
-  bool failed_ = false;
 };
 
 // ---- UDP -------------------------------------------------------------------
 
-class udp_connection {
+class udp_connection : public connection_base<udp::socket> {
 public:
   udp_connection(run_state& run, udp::socket socket)
-      : run_(run), socket_(std::move(socket)), slots_(run.bench.pipeline),
-        datagram_(run.bench.size), buffer_(65536), slot_free_(socket_.get_executor()) {}
+      : connection_base(run, std::move(socket)), slots_(run.bench.pipeline), datagram_(run.bench.size),
+        buffer_(65536) {}
 
   asio::awaitable<void> write_loop() {
     const auto pipeline = run_.bench.pipeline;
-    const auto interval = run_.interval();
-    asio::steady_timer pace(socket_.get_executor());
     while (run_.sending && !failed_) {
       auto& slot = slots_[next_ % pipeline];
       if (slot.busy) {
         co_await slot_free_.wait();
         continue;
       }
-      auto due = clock::now();
-      if (interval != clock::duration::zero()) {
-        due = run_.start + interval * static_cast<clock::rep>(next_);
-        if (due > clock::now()) {
-          pace.expires_at(due);
-          co_await pace.async_wait(nothrow);
-          if (!run_.sending) break;
-        }
-      }
+      const auto when = co_await due(next_);
+      if (!when) break;
       std::memcpy(datagram_.data(), &next_, udp_header);
       std::memcpy(datagram_.data() + udp_header, run_.message(next_), datagram_.size() - udp_header);
-      slot = {next_, due, true};
+      slot = {next_, *when, true};
       ++busy_;
       ++next_;
       auto [ec, n] = co_await socket_.async_send(asio::buffer(datagram_), nothrow);
@@ -286,14 +295,6 @@ public:
     return 3;
   }
 
-  void stop() {
-    error_code ignored;
-    socket_.close(ignored);
-    slot_free_.notify();
-  }
-  void wake() { slot_free_.notify(); }
-  std::uint64_t verified() const { return verified_; }
-
 private:
   struct in_flight {
     std::uint64_t seq = 0;
@@ -302,22 +303,12 @@ private:
   };
 
   bool finished_sending() const { return !run_.sending || failed_; }
-  void fail() {
-    if (!failed_) ++run_.report.errors;
-    failed_ = true;
-    stop();
-  }
 
-  run_state& run_;
-  udp::socket socket_;
   std::vector<in_flight> slots_;
   std::vector<std::byte> datagram_;
   std::vector<std::byte> buffer_;
-  event slot_free_;
   std::uint64_t next_ = 0;
-  std::uint64_t verified_ = 0;
   std::size_t busy_ = 0;
-  bool failed_ = false;
 };
 
 // ---- set-up, progress, report ---------------------------------------------

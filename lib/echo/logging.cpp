@@ -103,6 +103,17 @@ void apply_log_format(spdlog::logger& logger, log_format format) {
         std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %n: %v"));
 }
 
+void log_failure(spdlog::logger& logger, std::string_view what, const std::exception_ptr& failure) {
+  if (!failure) return;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    logger.error("{} ended by exception: {}", what, e.what());
+  } catch (...) {
+    logger.error("{} ended by an unknown exception", what);
+  }
+}
+
 std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name,
                                                    spdlog::level::level_enum level,
                                                    log_format format) {

@@ -3,6 +3,7 @@
 #include <spdlog/common.h>
 #include <spdlog/logger.h>
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,11 @@ std::string_view to_string(log_format format) noexcept;
 
 // Applies the house pattern (text) or one JSON object a line (json).
 void apply_log_format(spdlog::logger& logger, log_format format);
+
+// Logs how a coroutine ended when it ended by an exception (at error);
+// nothing for a normal end. For co_spawn completion handlers, so that no
+// coroutine's failure goes unseen.
+void log_failure(spdlog::logger& logger, std::string_view what, const std::exception_ptr& failure);
 
 // A logger named `name` writing to stderr (colour only on a terminal).
 // Loggers are handed to the components that use them, never looked up in the

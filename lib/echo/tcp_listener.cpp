@@ -1,6 +1,7 @@
 #include "echo/tcp_listener.hpp"
 
 #include "echo/endpoint_format.hpp"
+#include "echo/logging.hpp"
 #include "echo/warning_throttle.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -94,13 +95,7 @@ void tcp_listener::spawn_session(tcp::socket socket) {
                  [this](const std::exception_ptr& failure) {
                    if (failure) {
                      add(context_.stats.sessions_failed);
-                     try {
-                       std::rethrow_exception(failure);
-                     } catch (const std::exception& e) {
-                       context_.log.error("session ended by exception: {}", e.what());
-                     } catch (...) {
-                       context_.log.error("session ended by an unknown exception");
-                     }
+                     log_failure(context_.log, "session", failure);
                    }
                    add(context_.stats.sessions_closed);
                    on_session_end_();

@@ -21,40 +21,40 @@ class _Base:
         self.sock.close()
 
 
-class SilentTcpServer(_Base):
-    """Accepts connections, never reads or answers."""
+class _TcpServer(_Base):
+    """Accepts connections on a thread and hands each to on_connection."""
 
     def __init__(self, host="127.0.0.1"):
         super().__init__(socket.SOCK_STREAM, host)
         self.sock.listen(16)
-        threading.Thread(target=self._run, daemon=True).start()
+        threading.Thread(target=self._accept_loop, daemon=True).start()
 
-    def _run(self):
+    def _accept_loop(self):
         while not self.stopped.is_set():
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
             self.held.append(conn)
+            self.on_connection(conn)
+
+    def on_connection(self, conn):
+        pass
 
 
-class PrefixingTcpServer(_Base):
+class SilentTcpServer(_TcpServer):
+    """Accepts connections, never reads or answers."""
+
+
+class PrefixingTcpServer(_TcpServer):
     """An 'echo' that changes the data: every chunk comes back prefixed."""
 
     def __init__(self, prefix=b"echo: ", host="127.0.0.1"):
-        super().__init__(socket.SOCK_STREAM, host)
         self.prefix = prefix
-        self.sock.listen(16)
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__(host)
 
-    def _run(self):
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def on_connection(self, conn):
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
         try:
