@@ -15,7 +15,6 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <sstream>
 
 namespace echo {
@@ -73,6 +72,7 @@ struct run_state {
   // With --rate, message k of a connection is due at start + k * interval;
   // latency is then measured from when it was due, so a stalled server is
   // not flattered by the sends it delayed (no coordinated omission).
+  // Zero without --rate.
   clock::duration interval() const {
     if (bench.rate <= 0) return clock::duration::zero();
     const double per_connection = bench.rate / static_cast<double>(bench.connections);
@@ -93,7 +93,7 @@ class connection_base {
 public:
   connection_base(run_state& run, Socket socket)
       : run_(run), socket_(std::move(socket)), slot_free_(socket_.get_executor()),
-        pace_(socket_.get_executor()) {}
+        pace_(socket_.get_executor()), interval_(run.interval()) {}
 
   void stop() {
     error_code ignored;
@@ -104,19 +104,22 @@ public:
   std::uint64_t verified() const { return verified_; }
 
 protected:
-  // When message k may be sent: now, or with --rate, its slot in the
-  // schedule (waiting for it). nullopt when the run ended meanwhile.
-  asio::awaitable<std::optional<clock::time_point>> due(std::uint64_t k) {
-    const auto interval = run_.interval();
-    if (interval == clock::duration::zero()) co_return clock::now();
-    const auto when = run_.start + interval * static_cast<clock::rep>(k);
-    if (when > clock::now()) {
-      pace_.expires_at(when);
-      co_await pace_.async_wait(nothrow);
-      if (!run_.sending) co_return std::nullopt;
-    }
-    co_return when;
+  // When message k is due: now, or with --rate its slot in the schedule.
+  clock::time_point due(std::uint64_t k) const {
+    if (interval_ == clock::duration::zero()) return clock::now();
+    return run_.start + interval_ * static_cast<clock::rep>(k);
   }
+
+  // With --rate, waits until `when`; false if the run ended meanwhile.
+  // Only paced runs come here, so unpaced sends cost no coroutine frame.
+  asio::awaitable<bool> pace_until(clock::time_point when) {
+    if (when <= clock::now()) co_return true;
+    pace_.expires_at(when);
+    co_await pace_.async_wait(nothrow);
+    co_return run_.sending;
+  }
+
+  bool paced() const { return interval_ != clock::duration::zero(); }
 
   void fail() {
     if (!failed_) ++run_.report.errors;
@@ -128,6 +131,7 @@ protected:
   Socket socket_;
   event slot_free_;
   asio::steady_timer pace_;
+  const clock::duration interval_; // computed once: zero when not paced
   std::uint64_t verified_ = 0;
   bool failed_ = false;
 };
@@ -148,9 +152,9 @@ public:
         co_await slot_free_.wait();
         continue;
       }
-      const auto when = co_await due(sent_);
-      if (!when) break;
-      sent_at_[sent_ % pipeline] = *when;
+      const auto when = due(sent_);
+      if (paced() && !co_await pace_until(when)) break;
+      sent_at_[sent_ % pipeline] = when;
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(run_.message(sent_), size), nothrow);
       if (ec) co_return fail();
       ++sent_;
@@ -230,11 +234,11 @@ public:
         co_await slot_free_.wait();
         continue;
       }
-      const auto when = co_await due(next_);
-      if (!when) break;
+      const auto when = due(next_);
+      if (paced() && !co_await pace_until(when)) break;
       std::memcpy(datagram_.data(), &next_, udp_header);
       std::memcpy(datagram_.data() + udp_header, run_.message(next_), datagram_.size() - udp_header);
-      slot = {next_, *when, true};
+      slot = {next_, when, true};
       ++busy_;
       ++next_;
       auto [ec, n] = co_await socket_.async_send(asio::buffer(datagram_), nothrow);
@@ -401,11 +405,7 @@ asio::awaitable<void> drive(run_state& run, std::vector<std::unique_ptr<Connecti
 
 asio::awaitable<void> bench_tcp(run_state& run, spdlog::logger& log) {
   // Find the address that answers, then open every connection to it.
-  const auto server = [&]() -> asio::awaitable<tcp::endpoint> {
-    auto probe = co_await connect_tcp(run.config, log);
-    co_return probe.remote_endpoint();
-  };
-  const auto target = co_await server();
+  const auto target = (co_await connect_tcp(run.config, log)).remote_endpoint();
   const auto executor = co_await asio::this_coro::executor;
   std::vector<std::unique_ptr<tcp_connection>> connections;
   connections.reserve(run.bench.connections);
