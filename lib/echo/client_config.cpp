@@ -1,13 +1,13 @@
 #include "echo/client_config.hpp"
 
 #include "echo/logging.hpp"
+#include "echo/option_values.hpp"
 #include "echo/usage_error.hpp"
 #include "echo/version.hpp"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
-#include <cmath>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -47,28 +47,6 @@ po::options_description make_options() {
   // clang-format on
   general.add(bench);
   return general;
-}
-
-std::int64_t integer(const po::variables_map& vm, const std::string& name, std::int64_t low, std::int64_t high) {
-  const auto value = vm[name].as<std::int64_t>();
-  if (value < low || value > high)
-    throw usage_error("invalid value for --" + name + ": '" + std::to_string(value) + "' (expected " +
-                      std::to_string(low) + " to " + std::to_string(high) + ")");
-  return value;
-}
-
-double real(const po::variables_map& vm, const std::string& name, double low, double high) {
-  const auto value = vm[name].as<double>();
-  if (!std::isfinite(value) || value < low || value > high) {
-    std::ostringstream text;
-    text << "invalid value for --" << name << ": '" << value << "' (expected " << low << " to " << high << ")";
-    throw usage_error(text.str());
-  }
-  return value;
-}
-
-std::chrono::milliseconds milliseconds(double seconds) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000)));
 }
 
 std::string help_text(const po::options_description& opts) {
@@ -115,16 +93,12 @@ client_command parse_client_config(const std::vector<std::string>& args) {
     config.host = hosts.front();
     if (config.host.empty()) throw usage_error("invalid value for HOST: '' (expected a name or address)");
   }
-  config.port = static_cast<std::uint16_t>(integer(vm, "port", 1, 65535));
+  config.port = options::integer<std::uint16_t>(vm, "port", 1, 65535);
   if (vm.count("message")) config.message = vm["message"].as<std::string>();
   config.check = vm["check"].as<bool>();
   if (config.check && !config.message) throw usage_error("--check needs -m/--message TEXT");
-  config.timeout = milliseconds(real(vm, "timeout", 0.001, 86400));
-  try {
-    config.log_level = parse_log_level(vm["log-level"].as<std::string>());
-  } catch (const std::invalid_argument& e) {
-    throw usage_error(std::string("invalid value for --log-level: ") + e.what());
-  }
+  config.timeout = options::seconds(vm, "timeout", 0.001);
+  config.log_level = options::parsed(vm, "log-level", parse_log_level);
 
   const bool bench_options_given =
       !vm["connections"].defaulted() || !vm["size"].defaulted() || !vm["duration"].defaulted() ||
@@ -132,12 +106,12 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   if (vm["bench"].as<bool>()) {
     if (config.message) throw usage_error("--bench and -m/--message exclude each other");
     bench_config bench;
-    bench.connections = static_cast<std::size_t>(integer(vm, "connections", 1, 1'000'000));
-    bench.size = static_cast<std::size_t>(
-        integer(vm, "size", config.protocol == transport::udp ? 8 : 1, config.protocol == transport::udp ? 65507 : 16 << 20));
-    bench.duration = milliseconds(real(vm, "duration", 0.1, 86400));
-    bench.pipeline = static_cast<std::size_t>(integer(vm, "pipeline", 1, 4096));
-    bench.rate = real(vm, "rate", 0, 1e9);
+    bench.connections = options::integer<std::size_t>(vm, "connections", 1, 1'000'000);
+    const bool udp = config.protocol == transport::udp;
+    bench.size = options::integer<std::size_t>(vm, "size", udp ? 8 : 1, udp ? 65507 : 16 << 20);
+    bench.duration = options::seconds(vm, "duration", 0.1);
+    bench.pipeline = options::integer<std::size_t>(vm, "pipeline", 1, 4096);
+    bench.rate = options::real(vm, "rate", 0, 1e9);
     if (vm.count("source")) {
       bench.sources = vm["source"].as<std::vector<std::string>>();
       for (const auto& source : bench.sources) {

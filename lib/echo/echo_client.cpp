@@ -1,6 +1,7 @@
 #include "echo/echo_client.hpp"
 
 #include "echo/console_io.hpp"
+#include "echo/duration_text.hpp"
 #include "echo/endpoint_format.hpp"
 #include "echo/load_generator.hpp"
 
@@ -33,10 +34,6 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // After the whole message has come back, how long -m waits for the server
 // to close (or send more, as a server that changes the data may).
 constexpr auto reply_grace = std::chrono::milliseconds(200);
-
-std::string seconds_text(std::chrono::milliseconds ms) {
-  return std::to_string(static_cast<double>(ms.count()) / 1000.0).erase(5) + "s";
-}
 
 std::string where(const client_config& c) { return c.host + " port " + std::to_string(c.port); }
 

@@ -1,5 +1,7 @@
 #include "echo/server_config.hpp"
 
+#include "echo/duration_text.hpp"
+#include "echo/option_values.hpp"
 #include "echo/usage_error.hpp"
 #include "echo/version.hpp"
 
@@ -7,7 +9,6 @@
 #include <boost/program_options.hpp>
 #include <sys/socket.h>
 
-#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -76,37 +77,6 @@ po::parsed_options parse_environment(const po::options_description& opts,
   return parsed;
 }
 
-template <class T>
-T in_range(const po::variables_map& vm, const std::string& name, std::int64_t low, std::int64_t high) {
-  const auto value = vm[name].as<std::int64_t>();
-  if (value < low || value > high)
-    throw usage_error("invalid value for --" + name + ": '" + std::to_string(value) +
-                      "' (expected " + std::to_string(low) + " to " + std::to_string(high) + ")");
-  return static_cast<T>(value);
-}
-
-std::chrono::milliseconds seconds_option(const po::variables_map& vm, const std::string& name) {
-  const auto value = vm[name].as<double>();
-  // A day is far beyond any sensible setting and keeps the arithmetic safe.
-  if (!std::isfinite(value) || value < 0 || value > 86400) {
-    std::ostringstream shown;
-    shown << value;
-    throw usage_error("invalid value for --" + name + ": '" + shown.str() +
-                      "' (expected seconds, 0 to 86400)");
-  }
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(value * 1000)));
-}
-
-template <class Parse>
-auto parsed_option(const po::variables_map& vm, const std::string& name, Parse parse) {
-  const auto& text = vm[name].as<std::string>();
-  try {
-    return parse(text);
-  } catch (const std::invalid_argument& e) {
-    throw usage_error("invalid value for --" + name + ": " + e.what());
-  }
-}
-
 server_config to_config(const po::variables_map& vm) {
   server_config config;
   const bool tcp = vm["tcp"].as<bool>();
@@ -121,20 +91,20 @@ server_config to_config(const po::variables_map& vm) {
       throw usage_error("invalid value for --bind: '" + config.bind_address +
                         "' (expected an IPv4 or IPv6 address)");
   }
-  config.port = in_range<std::uint16_t>(vm, "port", 0, 65535);
-  config.backlog = vm.count("backlog") ? in_range<int>(vm, "backlog", 0, 65535) : system_max_backlog();
-  config.threads = in_range<unsigned>(vm, "threads", 0, 1024);
+  config.port = options::integer<std::uint16_t>(vm, "port", 0, 65535);
+  config.backlog = vm.count("backlog") ? options::integer<int>(vm, "backlog", 0, 65535) : system_max_backlog();
+  config.threads = options::integer<unsigned>(vm, "threads", 0, 1024);
   if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
-  config.max_connections = in_range<std::size_t>(vm, "max-connections", 0, 10'000'000);
-  config.idle_timeout = seconds_option(vm, "idle-timeout");
-  config.max_datagram = in_range<std::size_t>(vm, "max-datagram", 0, 65535);
-  config.udp_blocked_ports = parsed_option(vm, "udp-blocked-ports", port_filter::parse);
-  config.udp_rate_limit = in_range<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000);
+  config.max_connections = options::integer<std::size_t>(vm, "max-connections", 0, 10'000'000);
+  config.idle_timeout = options::seconds(vm, "idle-timeout", 0);
+  config.max_datagram = options::integer<std::size_t>(vm, "max-datagram", 0, 65535);
+  config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse);
+  config.udp_rate_limit = options::integer<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000);
   config.reuse_port = vm["reuse-port"].as<bool>();
-  config.log_level = parsed_option(vm, "log-level", parse_log_level);
-  config.format = parsed_option(vm, "log-format", parse_log_format);
-  config.stats_interval = seconds_option(vm, "stats-interval");
-  config.shutdown_timeout = seconds_option(vm, "shutdown-timeout");
+  config.log_level = options::parsed(vm, "log-level", parse_log_level);
+  config.format = options::parsed(vm, "log-format", parse_log_format);
+  config.stats_interval = options::seconds(vm, "stats-interval", 0);
+  config.shutdown_timeout = options::seconds(vm, "shutdown-timeout", 0);
   if (vm.count("config")) config.config_file = vm["config"].as<std::string>();
   return config;
 }
@@ -186,14 +156,6 @@ server_command parse_server_config(const std::vector<std::string>& args,
   }
   return {server_command::action::run, to_config(vm), {}};
 }
-
-namespace {
-std::string seconds_text(std::chrono::milliseconds ms) {
-  std::ostringstream out;
-  out << static_cast<double>(ms.count()) / 1000.0 << 's';
-  return out.str();
-}
-} // namespace
 
 std::string describe(const server_config& c) {
   std::ostringstream out;
