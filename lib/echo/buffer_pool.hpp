@@ -43,7 +43,7 @@ public:
 
   static lease acquire();
 
-  // Buffers currently cached by the calling thread (for tests).
+  // Buffers currently cached by the calling thread.
   static std::size_t cached() noexcept;
 };
 

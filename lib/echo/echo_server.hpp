@@ -43,7 +43,6 @@ public:
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint() const { return tcp_endpoint_; }
   std::optional<boost::asio::ip::udp::endpoint> udp_endpoint() const { return udp_endpoint_; }
   const server_stats& stats() const noexcept { return stats_; }
-  const server_config& config() const noexcept { return config_; }
 
 private:
   void bind();

@@ -53,9 +53,4 @@ void session_registry::close_all() {
   for (const auto& [id, e] : entries_) request_close(id, e->executor_, close_reason::shutdown);
 }
 
-std::size_t session_registry::size() const {
-  const std::lock_guard lock(mutex_);
-  return entries_.size();
-}
-
 } // namespace echo

@@ -54,13 +54,12 @@ public:
   std::size_t close_idle(clock::time_point cutoff);
   // Closes every session, and any that registers from now on.
   void close_all();
-  std::size_t size() const;
 
 private:
   void request_close(std::uint64_t id, const boost::asio::any_io_executor& executor,
                      close_reason reason);
 
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::unordered_map<std::uint64_t, entry*> entries_;
   std::uint64_t next_id_ = 0;
   bool closing_all_ = false;

@@ -44,6 +44,11 @@ void udp_endpoint::close() {
   socket_.close(ignored);
 }
 
+void udp_endpoint::count_sent(std::size_t bytes) {
+  add(stats_.datagrams_out);
+  add(stats_.udp_bytes_out, bytes);
+}
+
 void udp_endpoint::drop(server_stats::counter& counter, const char* why, std::size_t size,
                         const udp::endpoint& sender) {
   add(counter);
@@ -78,8 +83,7 @@ udp_endpoint::outcome udp_endpoint::echo(std::span<const std::byte> datagram, st
     drop(stats_.dropped_send_failed, "send failed", real_size, sender);
     return outcome::dropped;
   }
-  add(stats_.datagrams_out);
-  add(stats_.udp_bytes_out, sent);
+  count_sent(sent);
   return outcome::echoed;
 }
 
@@ -108,8 +112,7 @@ asio::awaitable<void> udp_endpoint::run() {
         if (send_ec) {
           drop(stats_.dropped_send_failed, "send failed", size, sender);
         } else {
-          add(stats_.datagrams_out);
-          add(stats_.udp_bytes_out, sent);
+          count_sent(sent);
         }
       }
       if (batch == datagrams_per_wakeup) break;

@@ -39,6 +39,7 @@ private:
   // Checks one received datagram and echoes it if it passes.
   outcome echo(std::span<const std::byte> datagram, std::size_t real_size,
                const boost::asio::ip::udp::endpoint& sender);
+  void count_sent(std::size_t bytes);
   void drop(server_stats::counter& counter, const char* why, std::size_t size,
             const boost::asio::ip::udp::endpoint& sender);
 
@@ -47,7 +48,7 @@ private:
   rate_limiter limiter_;
   server_stats& stats_;
   spdlog::logger& log_;
-  class warning_throttle drop_warning_;
+  warning_throttle drop_warning_;
 };
 
 } // namespace echo
