@@ -2,9 +2,9 @@
 # every target of ours so third-party headers are not held to our flags.
 add_library(echo_warnings INTERFACE)
 target_compile_options(echo_warnings INTERFACE
-  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
-  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wcast-align
+  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+  $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor -Wold-style-cast -Woverloaded-virtual>)
 if(ECHO_WARNINGS_AS_ERRORS)
   target_compile_options(echo_warnings INTERFACE -Werror)
 endif()

@@ -1,8 +1,8 @@
 // echo-client: parse the command line, set up logging, run the chosen mode.
-#include "echo/client_config.hpp"
-#include "echo/echo_client.hpp"
-#include "echo/logging.hpp"
-#include "echo/usage_error.hpp"
+#include "echo/client/client_config.hpp"
+#include "echo/client/echo_client.hpp"
+#include "echo/common/logging.hpp"
+#include "echo/common/usage_error.hpp"
 
 #include <iostream>
 #include <string>

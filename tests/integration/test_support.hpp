@@ -4,7 +4,7 @@
 // port with its io_context on its own thread(s), and blocking clients whose
 // every call is bounded by a socket timeout, so no test can hang.
 
-#include "echo/echo_server.hpp"
+#include "echo/server/echo_server.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

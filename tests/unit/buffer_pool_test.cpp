@@ -1,4 +1,4 @@
-#include "echo/buffer_pool.hpp"
+#include "echo/server/buffer_pool.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-#include "echo/client_config.hpp"
-#include "echo/usage_error.hpp"
+#include "echo/client/client_config.hpp"
+#include "echo/common/usage_error.hpp"
 
 #include <gtest/gtest.h>
 

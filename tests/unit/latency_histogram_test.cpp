@@ -1,4 +1,4 @@
-#include "echo/latency_histogram.hpp"
+#include "echo/client/latency_histogram.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "echo/logging.hpp"
+#include "echo/common/logging.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>

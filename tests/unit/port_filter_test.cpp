@@ -1,4 +1,4 @@
-#include "echo/port_filter.hpp"
+#include "echo/server/port_filter.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "echo/rate_limiter.hpp"
+#include "echo/server/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 

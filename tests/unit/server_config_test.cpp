@@ -1,5 +1,5 @@
-#include "echo/server_config.hpp"
-#include "echo/usage_error.hpp"
+#include "echo/server/server_config.hpp"
+#include "echo/common/usage_error.hpp"
 
 #include <gtest/gtest.h>
 

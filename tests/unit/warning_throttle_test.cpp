@@ -1,4 +1,4 @@
-#include "echo/warning_throttle.hpp"
+#include "echo/server/warning_throttle.hpp"
 
 #include <gtest/gtest.h>
 

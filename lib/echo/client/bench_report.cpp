@@ -1,0 +1,52 @@
+#include "echo/client/bench_report.hpp"
+
+#include <sstream>
+
+namespace echo {
+
+std::string latency_text(std::uint64_t ns) {
+  std::ostringstream out;
+  out.precision(ns >= 10'000'000 ? 0 : 1);
+  if (ns >= 1'000'000)
+    out << std::fixed << static_cast<double>(ns) / 1e6 << "ms";
+  else
+    out << std::fixed << static_cast<double>(ns) / 1e3 << "us";
+  return out.str();
+}
+
+std::string format_text(const bench_report& r) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(1);
+  out << (r.protocol == transport::tcp ? "tcp" : "udp") << ", " << r.connections << " connection(s), " << r.size
+      << " bytes, pipeline " << r.pipeline << ", " << r.seconds << " s\n"
+      << "requests    " << r.requests << '\n'
+      << "req/s       " << r.requests_per_second() << '\n'
+      << "MB/s        " << r.megabytes_per_second() << '\n'
+      << "latency     p50 " << latency_text(r.latency.quantile(0.5)) << "  p90 "
+      << latency_text(r.latency.quantile(0.9)) << "  p99 " << latency_text(r.latency.quantile(0.99)) << "  p99.9 "
+      << latency_text(r.latency.quantile(0.999)) << "  max " << latency_text(r.latency.max()) << '\n'
+      << "echoed on   " << r.connections_echoed << " of " << r.connections << " connection(s)\n"
+      << "errors      " << r.errors << '\n'
+      << "mismatches  " << r.mismatches << '\n';
+  if (r.protocol == transport::udp) out << "lost        " << r.lost << '\n';
+  return out.str();
+}
+
+std::string format_json(const bench_report& r) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(3);
+  const auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  out << R"({"protocol":")" << (r.protocol == transport::tcp ? "tcp" : "udp") << R"(","connections":)"
+      << r.connections << R"(,"size":)" << r.size << R"(,"pipeline":)" << r.pipeline << R"(,"seconds":)"
+      << r.seconds << R"(,"requests":)" << r.requests << R"(,"req_per_s":)" << r.requests_per_second()
+      << R"(,"mb_per_s":)" << r.megabytes_per_second() << R"(,"latency_us":{"p50":)" << us(r.latency.quantile(0.5))
+      << R"(,"p90":)" << us(r.latency.quantile(0.9)) << R"(,"p99":)" << us(r.latency.quantile(0.99))
+      << R"(,"p99_9":)" << us(r.latency.quantile(0.999)) << R"(,"max":)" << us(r.latency.max())
+      << R"(},"errors":)" << r.errors << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost
+      << R"(,"connections_echoed":)" << r.connections_echoed << "}\n";
+  return out.str();
+}
+
+} // namespace echo

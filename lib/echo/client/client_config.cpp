@@ -1,0 +1,131 @@
+#include "echo/client/client_config.hpp"
+
+#include "echo/common/logging.hpp"
+#include "echo/common/option_values.hpp"
+#include "echo/common/usage_error.hpp"
+#include "echo/common/version.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/program_options.hpp>
+
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace echo {
+namespace {
+
+po::options_description make_options() {
+  po::options_description general("Options");
+  // clang-format off
+  general.add_options()
+    ("tcp", po::bool_switch(), "use TCP (the default)")
+    ("udp", po::bool_switch(), "use UDP")
+    ("port,p", po::value<std::int64_t>()->value_name("N")->default_value(9001), "server port")
+    ("message,m", po::value<std::string>()->value_name("TEXT"), "send TEXT, print the reply, exit")
+    ("check", po::bool_switch(), "with -m: exit 1 unless the reply equals TEXT (a health probe)")
+    ("timeout", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
+    ("log-level", po::value<std::string>()->value_name("L")->default_value("warn"),
+     "trace, debug, info, warn, error, critical, off (logs go to stderr)")
+    ("help,h", "print this help and exit")
+    ("version,V", "print the version and exit");
+  po::options_description bench("Load generator (--bench)");
+  bench.add_options()
+    ("bench", po::bool_switch(), "run the load generator")
+    ("connections", po::value<std::int64_t>()->value_name("N")->default_value(1),
+     "TCP connections (UDP: sockets)")
+    ("size", po::value<std::int64_t>()->value_name("BYTES")->default_value(64), "bytes per message")
+    ("duration", po::value<double>()->value_name("S")->default_value(5, "5"), "how long to run, seconds")
+    ("pipeline", po::value<std::int64_t>()->value_name("D")->default_value(1),
+     "messages in flight per connection")
+    ("rate", po::value<double>()->value_name("R")->default_value(0, "0"),
+     "target messages per second over all connections; 0 = as fast as possible")
+    ("source", po::value<std::vector<std::string>>()->value_name("ADDR")->composing(),
+     "local address to connect from; repeat to spread connections over several "
+     "(e.g. 127.0.0.2 127.0.0.3 for more than one address's ephemeral ports)")
+    ("json", po::bool_switch(), "print the final report as one JSON object");
+  // clang-format on
+  general.add(bench);
+  return general;
+}
+
+std::string help_text(const po::options_description& opts) {
+  std::ostringstream out;
+  out << "Usage: echo-client [--tcp | --udp] [HOST] [-p N] [options]\n\n"
+         "Talks to an echo server (RFC 862). HOST defaults to localhost; every address\n"
+         "it resolves to is tried in turn. Modes:\n"
+         "  interactive  stdin is a terminal: type lines, see replies; q, quit or EOF leaves\n"
+         "  pipe         stdin is not a terminal: TCP copies stdin to the server and the\n"
+         "               echo to stdout (like nc); UDP sends each line as a datagram\n"
+         "  -m TEXT      send TEXT, print the reply; with --check, a health probe\n"
+         "  --bench      load generator with a latency report\n"
+         "Exit codes: 0 success, 1 failure (refused, timeout, mismatch), 2 usage error.\n\n"
+      << opts;
+  return out.str();
+}
+
+} // namespace
+
+client_command parse_client_config(const std::vector<std::string>& args) {
+  const auto opts = make_options();
+  po::options_description all;
+  all.add(opts).add_options()("host", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("host", -1);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw usage_error(e.what());
+  }
+  if (vm.count("help")) return {client_command::action::help, {}, help_text(opts)};
+  if (vm.count("version")) return {client_command::action::version, {}, version_text("echo-client")};
+
+  client_config config;
+  if (vm["tcp"].as<bool>() && vm["udp"].as<bool>())
+    throw usage_error("--tcp and --udp exclude each other");
+  config.protocol = vm["udp"].as<bool>() ? transport::udp : transport::tcp;
+  if (vm.count("host")) {
+    const auto& hosts = vm["host"].as<std::vector<std::string>>();
+    if (hosts.size() > 1) throw usage_error("one HOST only; also got '" + hosts[1] + "'");
+    config.host = hosts.front();
+    if (config.host.empty()) throw usage_error("invalid value for HOST: '' (expected a name or address)");
+  }
+  config.port = options::integer<std::uint16_t>(vm, "port", 1, 65535);
+  if (vm.count("message")) config.message = vm["message"].as<std::string>();
+  config.check = vm["check"].as<bool>();
+  if (config.check && !config.message) throw usage_error("--check needs -m/--message TEXT");
+  config.timeout = options::seconds(vm, "timeout", 0.001);
+  config.log_level = options::parsed(vm, "log-level", parse_log_level);
+
+  const bool bench_options_given =
+      !vm["connections"].defaulted() || !vm["size"].defaulted() || !vm["duration"].defaulted() ||
+      !vm["pipeline"].defaulted() || !vm["rate"].defaulted() || vm.count("source") || vm["json"].as<bool>();
+  if (vm["bench"].as<bool>()) {
+    if (config.message) throw usage_error("--bench and -m/--message exclude each other");
+    bench_config bench;
+    bench.connections = options::integer<std::size_t>(vm, "connections", 1, 1'000'000);
+    const bool udp = config.protocol == transport::udp;
+    bench.size = options::integer<std::size_t>(vm, "size", udp ? 8 : 1, udp ? 65507 : 16 << 20);
+    bench.duration = options::seconds(vm, "duration", 0.1);
+    bench.pipeline = options::integer<std::size_t>(vm, "pipeline", 1, 4096);
+    bench.rate = options::real(vm, "rate", 0, 1e9);
+    if (vm.count("source")) {
+      bench.sources = vm["source"].as<std::vector<std::string>>();
+      for (const auto& source : bench.sources) {
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(source, ec);
+        if (ec) throw usage_error("invalid value for --source: '" + source + "' (expected an IP address)");
+      }
+    }
+    bench.json = vm["json"].as<bool>();
+    config.bench = bench;
+  } else if (bench_options_given) {
+    throw usage_error("--connections, --size, --duration, --pipeline, --rate, --source and --json need --bench");
+  }
+  return {client_command::action::run, config, {}};
+}
+
+} // namespace echo

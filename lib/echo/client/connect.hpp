@@ -1,0 +1,34 @@
+#pragma once
+
+#include "echo/client/client_config.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <spdlog/logger.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace echo {
+
+// A failure to report in one line on stderr with exit code 1: refused,
+// unreachable, timed out, mismatch.
+class client_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+// "HOST port N", for messages.
+std::string where(const client_config& config);
+
+// Resolves HOST and connects to each address in turn, each within the
+// timeout; throws client_error naming the host and the last error.
+boost::asio::awaitable<boost::asio::ip::tcp::socket> connect_tcp(const client_config& config,
+                                                                 spdlog::logger& log);
+
+// Every address HOST resolves to, for UDP.
+boost::asio::awaitable<std::vector<boost::asio::ip::udp::endpoint>> resolve_udp(const client_config& config);
+
+} // namespace echo

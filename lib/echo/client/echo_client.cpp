@@ -1,0 +1,45 @@
+#include "echo/client/echo_client.hpp"
+
+#include "echo/client/console_io.hpp"
+#include "echo/client/load_generator.hpp"
+#include "echo/client/modes.hpp"
+#include "echo/common/asio.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <csignal>
+#include <iostream>
+
+namespace echo {
+namespace {
+
+asio::awaitable<int> run_mode(const client_config& config, spdlog::logger& log) {
+  if (config.bench) co_return co_await run_load_generator(config, log);
+  if (config.message) co_return co_await message_mode(config, log);
+  if (stdin_is_terminal()) co_return co_await interactive_mode(config, log);
+  co_return co_await pipe_mode(config, log);
+}
+
+} // namespace
+
+int run_client(const client_config& config, spdlog::logger& log) {
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::io_context io(1);
+  int exit_code = 1;
+  asio::co_spawn(io, run_mode(config, log), [&](const std::exception_ptr& failure, int code) {
+    if (!failure) {
+      exit_code = code;
+      return;
+    }
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      std::cerr << "echo-client: " << e.what() << '\n';
+    }
+  });
+  io.run();
+  return exit_code;
+}
+
+} // namespace echo

@@ -1,0 +1,131 @@
+#include "echo/client/load_generator.hpp"
+
+#include "echo/client/bench_progress.hpp"
+#include "echo/client/connect.hpp"
+#include "echo/client/tcp_bench_connection.hpp"
+#include "echo/client/udp_bench_connection.hpp"
+#include "echo/common/endpoint_format.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <iostream>
+#include <memory>
+
+namespace echo {
+namespace {
+
+using asio::ip::tcp;
+using asio::ip::udp;
+using clock = bench_run::clock;
+
+template <class Socket>
+void bind_source(Socket& socket, const bench_config& bench, std::size_t index) {
+  if (bench.sources.empty()) return;
+  const auto address = asio::ip::make_address(bench.sources[index % bench.sources.size()]);
+  socket.bind(typename Socket::endpoint_type(address, 0));
+}
+
+asio::awaitable<void> sleep_until(clock::time_point when) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, when);
+  co_await timer.async_wait(nothrow);
+}
+
+// Runs the connections for the duration, then lets them drain (bounded by
+// the timeout) and fills in the report.
+template <class Connection>
+asio::awaitable<void> drive(bench_run& run, std::vector<std::unique_ptr<Connection>>& connections) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto executor = co_await asio::this_coro::executor;
+  wake_event all_done(executor);
+  const typename Connection::completion done = [&run, &all_done](const std::exception_ptr& failure) {
+    if (failure) ++run.report.errors;
+    if (--run.running == 0) all_done.notify();
+  };
+  run.start = clock::now();
+  run.last_completion = run.start;
+  for (auto& c : connections) run.running += c->start(done);
+
+  // The progress line runs until the duration is over, then is cancelled
+  // and awaited, so it never outlives the state it reads.
+  co_await (sleep_until(run.start + run.bench.duration) || show_progress(run));
+  run.sending = false;
+  const auto stopped_sending = clock::now();
+  for (auto& c : connections) c->wake();
+
+  // Let in-flight echoes arrive, but not forever.
+  asio::steady_timer drain(executor, clock::now() + run.config.timeout);
+  drain.async_wait([&](const error_code& ec) {
+    if (ec) return;
+    for (auto& c : connections) c->stop();
+  });
+  if (run.running > 0) co_await all_done.wait();
+  drain.cancel();
+  for (const auto& c : connections)
+    if (c->verified() > 0) ++run.report.connections_echoed;
+  const auto end = std::max(stopped_sending, run.last_completion);
+  run.report.seconds = std::chrono::duration<double>(end - run.start).count();
+}
+
+asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
+  // Find the address that answers, then open every connection to it.
+  const auto target = (co_await connect_tcp(run.config, log)).remote_endpoint();
+  const auto executor = co_await asio::this_coro::executor;
+  std::vector<std::unique_ptr<tcp_bench_connection>> connections;
+  connections.reserve(run.bench.connections);
+  for (std::size_t i = 0; i < run.bench.connections; ++i) {
+    tcp::socket socket(executor);
+    error_code ec;
+    socket.open(target.protocol(), ec);
+    if (!ec) {
+      try {
+        bind_source(socket, run.bench, i);
+      } catch (const boost::system::system_error& e) {
+        ec = e.code();
+      }
+    }
+    if (!ec) {
+      auto [connect_ec] = co_await socket.async_connect(target, nothrow);
+      ec = connect_ec;
+    }
+    if (ec) {
+      ++run.report.errors;
+      if (run.report.errors == 1) log.error("connection {} to {} failed: {}", i, target, ec.message());
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    connections.push_back(std::make_unique<tcp_bench_connection>(run, std::move(socket)));
+  }
+  if (connections.empty()) throw client_error("no connection to " + run.config.host + " could be opened");
+  co_await drive(run, connections);
+}
+
+asio::awaitable<void> bench_udp(bench_run& run) {
+  const auto endpoints = co_await resolve_udp(run.config);
+  const auto target = endpoints.front();
+  const auto executor = co_await asio::this_coro::executor;
+  std::vector<std::unique_ptr<udp_bench_connection>> connections;
+  for (std::size_t i = 0; i < run.bench.connections; ++i) {
+    udp::socket socket(executor);
+    socket.open(target.protocol());
+    bind_source(socket, run.bench, i);
+    socket.connect(target);
+    connections.push_back(std::make_unique<udp_bench_connection>(run, std::move(socket)));
+  }
+  co_await drive(run, connections);
+}
+
+} // namespace
+
+asio::awaitable<int> run_load_generator(const client_config& config, spdlog::logger& log) {
+  const auto& bench = *config.bench;
+  bench_run run(config, bench);
+  if (config.protocol == transport::tcp)
+    co_await bench_tcp(run, log);
+  else
+    co_await bench_udp(run);
+  std::cout << (bench.json ? format_json(run.report) : format_text(run.report)) << std::flush;
+  const bool ok = run.report.errors == 0 && run.report.mismatches == 0 && run.report.requests > 0;
+  co_return ok ? 0 : 1;
+}
+
+} // namespace echo

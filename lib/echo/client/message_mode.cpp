@@ -1,0 +1,75 @@
+#include "echo/client/connect.hpp"
+#include "echo/client/console_io.hpp"
+#include "echo/client/deadline.hpp"
+#include "echo/client/modes.hpp"
+#include "echo/client/udp_exchanger.hpp"
+#include "echo/common/asio.hpp"
+#include "echo/common/duration_text.hpp"
+
+#include <boost/asio/write.hpp>
+
+#include <array>
+
+namespace echo {
+namespace {
+
+using asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+
+// After the whole message has come back, how long -m waits for the server
+// to close (or send more, as a server that changes the data may).
+constexpr auto reply_grace = std::chrono::milliseconds(200);
+
+// -m over TCP: send, half-close, collect the reply until the server closes.
+asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::logger& log) {
+  auto socket = co_await connect_tcp(config, log);
+  const auto& text = *config.message;
+  co_await asio::async_write(socket, asio::buffer(text), asio::use_awaitable);
+  error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+
+  std::string reply;
+  std::array<char, 65536> chunk{};
+  for (;;) {
+    const auto limit = reply.size() >= text.size() ? clock::duration(reply_grace) : config.timeout;
+    std::size_t n = 0;
+    const bool done = co_await finished_within(limit, [&]() -> asio::awaitable<void> {
+      auto [read_ec, got] = co_await socket.async_read_some(asio::buffer(chunk), nothrow);
+      ec = read_ec;
+      n = got;
+    }());
+    if (!done) {
+      if (reply.size() >= text.size()) break; // all back; the server just keeps the line open
+      throw client_error("tcp " + where(config) + ": no complete reply within " + seconds_text(config.timeout) +
+                         " (got " + std::to_string(reply.size()) + " of " + std::to_string(text.size()) +
+                         " bytes)");
+    }
+    if (ec == asio::error::eof) break;
+    if (ec) throw client_error("tcp " + where(config) + ": " + ec.message());
+    reply.append(chunk.data(), n);
+  }
+  if (reply.size() < text.size())
+    throw client_error("tcp " + where(config) + ": connection closed after " + std::to_string(reply.size()) +
+                       " of " + std::to_string(text.size()) + " bytes");
+  co_return reply;
+}
+
+} // namespace
+
+asio::awaitable<int> message_mode(const client_config& config, spdlog::logger& log) {
+  std::string reply;
+  if (config.protocol == transport::tcp) {
+    reply = co_await tcp_message(config, log);
+  } else {
+    udp_exchanger udp(co_await resolve_udp(config), config);
+    reply = co_await udp.exchange(*config.message);
+  }
+  write_stdout(reply);
+  write_stdout("\n");
+  if (config.check && reply != *config.message)
+    throw client_error("reply differs from the message: sent " + std::to_string(config.message->size()) +
+                       " bytes, got " + std::to_string(reply.size()) + " bytes");
+  co_return 0;
+}
+
+} // namespace echo

@@ -1,0 +1,33 @@
+#pragma once
+
+#include "echo/client/client_config.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace echo {
+
+// UDP request and reply for the client's modes: one datagram out, its echo
+// back, trying each address HOST resolved to in turn.
+class udp_exchanger {
+public:
+  udp_exchanger(std::vector<boost::asio::ip::udp::endpoint> endpoints, const client_config& config);
+
+  // Sends `payload` and returns the reply, trying every address until one
+  // answers within the timeout (the one that answers is used from then on).
+  // Throws client_error when none does.
+  boost::asio::awaitable<std::string> exchange(std::string_view payload);
+
+private:
+  std::vector<boost::asio::ip::udp::endpoint> endpoints_;
+  const client_config& config_;
+  std::optional<boost::asio::ip::udp::socket> socket_;
+  std::size_t current_ = 0;
+};
+
+} // namespace echo

@@ -1,0 +1,132 @@
+#include "echo/server/echo_server.hpp"
+
+#include "echo/common/asio.hpp"
+#include "echo/common/endpoint_format.hpp"
+#include "echo/common/logging.hpp"
+#include "echo/server/listen_sockets.hpp"
+#include "echo/server/session_registry.hpp"
+#include "echo/server/tcp_listener.hpp"
+#include "echo/server/udp_endpoint.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <algorithm>
+
+namespace echo {
+namespace {
+
+// How often idle sessions are looked for: often enough that a session is
+// closed within a quarter of its timeout late, never more than once a second.
+std::chrono::milliseconds idle_sweep_period(std::chrono::milliseconds idle_timeout) {
+  return std::clamp(idle_timeout / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+}
+
+} // namespace
+
+echo_server::echo_server(asio::io_context& io, server_config config, std::shared_ptr<spdlog::logger> log)
+    : io_(io), config_(std::move(config)), log_(std::move(log)),
+      control_(config_.threads > 1 ? asio::any_io_executor(asio::make_strand(io))
+                                   : asio::any_io_executor(io.get_executor())),
+      registry_(std::make_shared<session_registry>()), idle_sweep_timer_(control_), stats_timer_(control_),
+      shutdown_timer_(control_) {}
+
+echo_server::~echo_server() = default;
+
+void echo_server::start() {
+  log_->info("configuration: {}", describe(config_));
+  auto sockets = open_listen_sockets(io_, config_);
+  if (sockets.tcp) {
+    tcp_endpoint_ = sockets.tcp->local_endpoint();
+    listener_ = std::make_unique<tcp_listener>(io_, std::move(*sockets.tcp),
+                                               listener_settings{config_.max_connections, config_.threads > 1},
+                                               session_context{stats_, *log_, registry_},
+                                               [this] { on_session_end(); });
+  }
+  if (sockets.udp) {
+    udp_endpoint_ = sockets.udp->local_endpoint();
+    udp_ = std::make_unique<class udp_endpoint>(
+        std::move(*sockets.udp),
+        udp_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit}, stats_, *log_);
+  }
+
+  if (listener_) {
+    log_->info("listening tcp {} (backlog {})", *tcp_endpoint_, config_.backlog);
+    asio::co_spawn(control_, listener_->run(), [this](const std::exception_ptr& failure) {
+      log_failure(*log_, "tcp listener", failure);
+    });
+  }
+  if (udp_) {
+    log_->info("listening udp {}", *udp_endpoint_);
+    asio::co_spawn(control_, udp_->run(), [this](const std::exception_ptr& failure) {
+      log_failure(*log_, "udp endpoint", failure);
+    });
+  }
+  asio::post(control_, [this] {
+    schedule_idle_sweep();
+    schedule_stats();
+  });
+}
+
+void echo_server::schedule_idle_sweep() {
+  if (config_.idle_timeout.count() == 0 || !listener_ || finished_) return;
+  idle_sweep_timer_.expires_after(idle_sweep_period(config_.idle_timeout));
+  idle_sweep_timer_.async_wait([this](const error_code& ec) {
+    if (ec || finished_) return;
+    registry_->close_idle(session_registry::clock::now() - config_.idle_timeout);
+    schedule_idle_sweep();
+  });
+}
+
+void echo_server::schedule_stats() {
+  if (config_.stats_interval.count() == 0 || stopping_) return;
+  stats_timer_.expires_after(config_.stats_interval);
+  stats_timer_.async_wait([this](const error_code& ec) {
+    if (ec || stopping_) return;
+    log_->info("stats: {}", describe(stats_));
+    schedule_stats();
+  });
+}
+
+void echo_server::stop() {
+  asio::post(control_, [this] { begin_shutdown(); });
+}
+
+void echo_server::begin_shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  const auto open = stats_.sessions_open();
+  log_->info("stopping: no new connections; {} session(s) open, waiting up to {} ms", open,
+             config_.shutdown_timeout.count());
+  if (listener_) listener_->close();
+  if (udp_) udp_->close();
+  stats_timer_.cancel();
+  if (open == 0) {
+    finish();
+    return;
+  }
+  shutdown_timer_.expires_after(config_.shutdown_timeout);
+  shutdown_timer_.async_wait([this](const error_code& ec) {
+    if (ec || finished_) return;
+    log_->info("shutdown timeout: closing {} session(s) still open", stats_.sessions_open());
+    registry_->close_all();
+  });
+}
+
+void echo_server::on_session_end() {
+  asio::post(control_, [this] {
+    if (stopping_ && stats_.sessions_open() == 0) finish();
+  });
+}
+
+void echo_server::finish() {
+  if (finished_) return;
+  finished_ = true;
+  idle_sweep_timer_.cancel();
+  shutdown_timer_.cancel();
+  log_->info("stopped: {}", describe(stats_));
+  if (on_finished_) on_finished_();
+}
+
+} // namespace echo

@@ -1,0 +1,77 @@
+#pragma once
+
+#include "echo/server/server_config.hpp"
+#include "echo/server/server_stats.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/logger.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace echo {
+
+class session_registry;
+class tcp_listener;
+class udp_endpoint;
+
+// The echo service on one io_context: a TCP listener with its sessions, a
+// UDP endpoint, the idle sweep, the stats timer and graceful stop. Signals
+// are the caller's (see serve()), so tests can run servers in-process.
+class echo_server {
+public:
+  echo_server(boost::asio::io_context& io, server_config config, std::shared_ptr<spdlog::logger> log);
+  echo_server(const echo_server&) = delete;
+  echo_server& operator=(const echo_server&) = delete;
+  ~echo_server();
+
+  // Binds every endpoint and starts serving; logs one `listening` line per
+  // endpoint. Throws std::system_error naming the address on failure.
+  void start();
+
+  // Graceful stop, callable from any thread: stop accepting, close UDP, let
+  // open sessions finish within the shutdown timeout, then close the rest
+  // and log a summary. io_context::run() returns when all is done.
+  void stop();
+
+  // Called on the control executor once a stop has completed.
+  void on_finished(std::function<void()> handler) { on_finished_ = std::move(handler); }
+
+  std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint() const { return tcp_endpoint_; }
+  std::optional<boost::asio::ip::udp::endpoint> udp_endpoint() const { return udp_endpoint_; }
+  const server_stats& stats() const noexcept { return stats_; }
+
+private:
+  void begin_shutdown();
+  void on_session_end();
+  void finish();
+  void schedule_idle_sweep();
+  void schedule_stats();
+
+  boost::asio::io_context& io_;
+  server_config config_;
+  std::shared_ptr<spdlog::logger> log_;
+  // Listener, UDP endpoint, timers and shutdown all run here, one at a time.
+  boost::asio::any_io_executor control_;
+  server_stats stats_;
+  // Shared with the sessions: their frames may outlive the server when an
+  // io_context is torn down without a graceful stop.
+  std::shared_ptr<session_registry> registry_;
+  std::unique_ptr<tcp_listener> listener_;
+  std::unique_ptr<class udp_endpoint> udp_;
+  std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint_;
+  std::optional<boost::asio::ip::udp::endpoint> udp_endpoint_;
+  boost::asio::steady_timer idle_sweep_timer_;
+  boost::asio::steady_timer stats_timer_;
+  boost::asio::steady_timer shutdown_timer_;
+  std::function<void()> on_finished_;
+  bool stopping_ = false;
+  bool finished_ = false;
+};
+
+} // namespace echo

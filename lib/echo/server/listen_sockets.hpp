@@ -1,0 +1,25 @@
+#pragma once
+
+#include "echo/server/server_config.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include <optional>
+
+namespace echo {
+
+// The sockets a server listens on, bound and ready: a TCP acceptor and a UDP
+// socket, each present when its protocol is served.
+struct listen_sockets {
+  std::optional<boost::asio::ip::tcp::acceptor> tcp;
+  std::optional<boost::asio::ip::udp::socket> udp;
+};
+
+// Binds what `config` asks for (--bind, --port, --backlog, --reuse-port).
+// With --port 0, TCP and UDP still share one port: the one the OS gave TCP.
+// Throws std::system_error naming the address on failure.
+listen_sockets open_listen_sockets(boost::asio::io_context& io, const server_config& config);
+
+} // namespace echo

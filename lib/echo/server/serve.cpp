@@ -1,0 +1,82 @@
+#include "echo/server/serve.hpp"
+
+#include "echo/common/asio.hpp"
+#include "echo/server/echo_server.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <csignal>
+#include <thread>
+#include <vector>
+
+namespace echo {
+namespace {
+
+// SIGINT and SIGTERM for a running server. Everything here runs on one
+// strand: the signal handler, its re-arm, and the cancel once the server has
+// finished, so a signal that arrives as the stop completes can never re-arm
+// a wait that nothing would cancel (which would keep run() from returning).
+class stop_signals {
+public:
+  stop_signals(asio::io_context& io, echo_server& server, spdlog::logger& log)
+      : strand_(asio::make_strand(io)), signals_(strand_, SIGINT, SIGTERM), server_(server), log_(log) {
+    wait();
+    server_.on_finished([this] {
+      asio::post(strand_, [this] {
+        finished_ = true;
+        error_code ignored;
+        signals_.cancel(ignored);
+      });
+    });
+  }
+
+private:
+  void wait() {
+    signals_.async_wait([this](const error_code& ec, int signo) {
+      if (ec || finished_) return;
+      if (signalled_) {
+        log_.warn("second signal ({}): exiting now", signo);
+        log_.flush();
+        std::_Exit(128 + signo);
+      }
+      signalled_ = true;
+      log_.info("signal {} received: stopping gracefully (send it again to exit at once)", signo);
+      server_.stop();
+      wait();
+    });
+  }
+
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::signal_set signals_;
+  echo_server& server_;
+  spdlog::logger& log_;
+  bool signalled_ = false;
+  bool finished_ = false;
+};
+
+} // namespace
+
+int serve(const server_config& config, std::shared_ptr<spdlog::logger> log) {
+  // Writes to a vanished peer must fail with EPIPE, never kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  asio::io_context io(static_cast<int>(config.threads));
+  echo_server server(io, config, log);
+  try {
+    server.start();
+  } catch (const std::system_error& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  const stop_signals signals(io, server, *log);
+
+  std::vector<std::jthread> extra_threads;
+  for (unsigned i = 1; i < config.threads; ++i) extra_threads.emplace_back([&io] { io.run(); });
+  io.run();
+  return 0; // the jthreads join first: run() returns on every thread once the stop is done
+}
+
+} // namespace echo

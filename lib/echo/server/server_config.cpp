@@ -1,0 +1,177 @@
+#include "echo/server/server_config.hpp"
+
+#include "echo/common/duration_text.hpp"
+#include "echo/common/option_values.hpp"
+#include "echo/common/usage_error.hpp"
+#include "echo/common/version.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/program_options.hpp>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace po = boost::program_options;
+
+namespace echo {
+namespace {
+
+constexpr std::string_view env_prefix = "ECHO_SERVER_";
+
+po::options_description make_options() {
+  po::options_description opts("Options");
+  // clang-format off
+  opts.add_options()
+    ("tcp", po::bool_switch(), "serve TCP (with neither --tcp nor --udp: both)")
+    ("udp", po::bool_switch(), "serve UDP (with neither --tcp nor --udp: both)")
+    ("bind", po::value<std::string>()->value_name("ADDR"),
+     "address to listen on; :: is dual stack (default ::, or 0.0.0.0 where IPv6 is off)")
+    ("port,p", po::value<std::int64_t>()->value_name("N")->default_value(9001),
+     "port for TCP and UDP; 0 lets the OS choose")
+    ("backlog", po::value<std::int64_t>()->value_name("N"),
+     "listen backlog (default: the system maximum)")
+    ("threads", po::value<std::int64_t>()->value_name("N")->default_value(1),
+     "threads running the io_context; 0 = one per core")
+    ("max-connections", po::value<std::int64_t>()->value_name("N")->default_value(10000),
+     "open TCP sessions at once; 0 = unlimited")
+    ("idle-timeout", po::value<double>()->value_name("S")->default_value(300, "300"),
+     "close a TCP session with no traffic for S seconds; 0 = never")
+    ("max-datagram", po::value<std::int64_t>()->value_name("N")->default_value(65507),
+     "drop UDP datagrams larger than N bytes")
+    ("udp-blocked-ports", po::value<std::string>()->value_name("LIST")->default_value("0-1023"),
+     "drop datagrams from these source ports (ports and ranges); empty = none")
+    ("udp-rate-limit", po::value<std::int64_t>()->value_name("N")->default_value(1000),
+     "datagrams per second echoed to one source address; 0 = off")
+    ("reuse-port", po::bool_switch(), "set SO_REUSEPORT so several processes can share the port")
+    ("log-level", po::value<std::string>()->value_name("L")->default_value("info"),
+     "trace, debug, info, warn, error, critical, off")
+    ("log-format", po::value<std::string>()->value_name("F")->default_value("text"), "text or json")
+    ("stats-interval", po::value<double>()->value_name("S")->default_value(0, "0"),
+     "log a line of counters every S seconds; 0 = off")
+    ("shutdown-timeout", po::value<double>()->value_name("S")->default_value(5, "5"),
+     "how long a graceful stop waits for open sessions")
+    ("config,c", po::value<std::string>()->value_name("FILE"), "INI file with the same keys")
+    ("help,h", "print this help and exit")
+    ("version,V", "print the version and exit");
+  // clang-format on
+  return opts;
+}
+
+// ECHO_SERVER_IDLE_TIMEOUT=5 -> idle-timeout=5. An ECHO_SERVER_ variable
+// that names no option is a mistake worth stopping for.
+po::parsed_options parse_environment(const po::options_description& opts,
+                                     const std::vector<std::string>& environment) {
+  po::parsed_options parsed(&opts);
+  for (const auto& entry : environment) {
+    if (!entry.starts_with(env_prefix)) continue;
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = entry.substr(env_prefix.size(), eq - env_prefix.size());
+    for (auto& c : key) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (key == "help" || key == "version" || opts.find_nothrow(key, false) == nullptr)
+      throw usage_error("environment variable " + entry.substr(0, eq) + " names no option");
+    parsed.options.emplace_back(key, std::vector<std::string>{entry.substr(eq + 1)});
+  }
+  return parsed;
+}
+
+server_config to_config(const po::variables_map& vm) {
+  server_config config;
+  const bool tcp = vm["tcp"].as<bool>();
+  const bool udp = vm["udp"].as<bool>();
+  config.tcp = tcp || !udp;
+  config.udp = udp || !tcp;
+  if (vm.count("bind")) {
+    config.bind_address = vm["bind"].as<std::string>();
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(config.bind_address, ec);
+    if (ec)
+      throw usage_error("invalid value for --bind: '" + config.bind_address +
+                        "' (expected an IPv4 or IPv6 address)");
+  }
+  config.port = options::integer<std::uint16_t>(vm, "port", 0, 65535);
+  config.backlog = vm.count("backlog") ? options::integer<int>(vm, "backlog", 0, 65535) : system_max_backlog();
+  config.threads = options::integer<unsigned>(vm, "threads", 0, 1024);
+  if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
+  config.max_connections = options::integer<std::size_t>(vm, "max-connections", 0, 10'000'000);
+  config.idle_timeout = options::seconds(vm, "idle-timeout", 0);
+  config.max_datagram = options::integer<std::size_t>(vm, "max-datagram", 0, 65535);
+  config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse);
+  config.udp_rate_limit = options::integer<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000);
+  config.reuse_port = vm["reuse-port"].as<bool>();
+  config.log_level = options::parsed(vm, "log-level", parse_log_level);
+  config.format = options::parsed(vm, "log-format", parse_log_format);
+  config.stats_interval = options::seconds(vm, "stats-interval", 0);
+  config.shutdown_timeout = options::seconds(vm, "shutdown-timeout", 0);
+  if (vm.count("config")) config.config_file = vm["config"].as<std::string>();
+  return config;
+}
+
+std::string help_text(const po::options_description& opts) {
+  std::ostringstream out;
+  out << "Usage: echo-server [--tcp] [--udp] [--bind ADDR] [--port N] [--backlog N] [options]\n\n"
+         "TCP and UDP echo (RFC 862) on one port. Every option can also be set as\n"
+         "ECHO_SERVER_<KEY> in the environment (ECHO_SERVER_PORT=9001) or as\n"
+         "'key = value' in the --config file. Precedence: command line, environment,\n"
+         "config file, defaults.\n\n"
+      << opts;
+  return out.str();
+}
+
+} // namespace
+
+int system_max_backlog() {
+  std::ifstream in("/proc/sys/net/core/somaxconn");
+  int value = 0;
+  if (in >> value && value > 0) return value;
+  return SOMAXCONN;
+}
+
+server_command parse_server_config(const std::vector<std::string>& args,
+                                   const std::vector<std::string>& environment) {
+  const auto opts = make_options();
+  po::variables_map vm;
+  try {
+    // The first source to store a value wins: command line, environment, file.
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    if (vm.count("help")) return {server_command::action::help, {}, help_text(opts)};
+    if (vm.count("version")) return {server_command::action::version, {}, version_text("echo-server")};
+    po::store(parse_environment(opts, environment), vm);
+
+    if (vm.count("config")) {
+      const auto path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) throw usage_error("invalid value for --config: cannot open '" + path + "'");
+      try {
+        po::store(po::parse_config_file(file, opts), vm);
+      } catch (const po::error& e) {
+        throw usage_error("in config file '" + path + "': " + e.what());
+      }
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw usage_error(e.what());
+  }
+  return {server_command::action::run, to_config(vm), {}};
+}
+
+std::string describe(const server_config& c) {
+  std::ostringstream out;
+  out << "tcp=" << c.tcp << " udp=" << c.udp
+      << " bind=" << (c.bind_address.empty() ? "::" : c.bind_address) << " port=" << c.port
+      << " backlog=" << c.backlog << " threads=" << c.threads
+      << " max-connections=" << c.max_connections
+      << " idle-timeout=" << seconds_text(c.idle_timeout)
+      << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\""
+      << c.udp_blocked_ports.to_string() << "\" udp-rate-limit=" << c.udp_rate_limit
+      << " reuse-port=" << c.reuse_port << " log-level=" << spdlog::level::to_string_view(c.log_level).data()
+      << " log-format=" << to_string(c.format)
+      << " stats-interval=" << seconds_text(c.stats_interval)
+      << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);
+  if (!c.config_file.empty()) out << " config=" << c.config_file;
+  return out.str();
+}
+
+} // namespace echo

@@ -1,0 +1,59 @@
+#pragma once
+
+#include "echo/common/logging.hpp"
+#include "echo/server/port_filter.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace echo {
+
+// The listen backlog the system allows at most (net.core.somaxconn).
+int system_max_backlog();
+
+// Everything echo-server can be told, with the SPEC's defaults. Filled and
+// validated only by parse_server_config(); every limit is a named field.
+struct server_config {
+  bool tcp = true;
+  bool udp = true;
+  // Empty: "::" dual stack, falling back to "0.0.0.0" where IPv6 is off.
+  std::string bind_address;
+  std::uint16_t port = 9001;
+  int backlog = system_max_backlog();
+  unsigned threads = 1;
+
+  std::size_t max_connections = 10000;                 // 0 = unlimited
+  std::chrono::milliseconds idle_timeout{300'000};     // 0 = never
+  std::size_t max_datagram = 65507;
+  port_filter udp_blocked_ports = port_filter::parse("0-1023");
+  std::uint32_t udp_rate_limit = 1000;                 // datagrams/s per source, 0 = off
+  bool reuse_port = false;
+
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  log_format format = log_format::text;
+  std::chrono::milliseconds stats_interval{0};         // 0 = off
+  std::chrono::milliseconds shutdown_timeout{5000};
+  std::string config_file;                             // where settings came from, if any
+};
+
+struct server_command {
+  enum class action { run, help, version };
+  action what = action::run;
+  server_config config;
+  std::string text; // help or version text
+};
+
+// Command line, then ECHO_SERVER_* environment ("NAME=value" strings), then
+// the config file, then defaults. Throws usage_error naming the option and
+// the bad value.
+server_command parse_server_config(const std::vector<std::string>& args,
+                                   const std::vector<std::string>& environment);
+
+// One line of "key=value" pairs: the effective configuration, for the log.
+std::string describe(const server_config& config);
+
+} // namespace echo

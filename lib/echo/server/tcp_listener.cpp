@@ -1,0 +1,100 @@
+#include "echo/server/tcp_listener.hpp"
+
+#include "echo/common/asio.hpp"
+#include "echo/common/endpoint_format.hpp"
+#include "echo/common/logging.hpp"
+#include "echo/server/warning_throttle.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+
+namespace echo {
+namespace {
+
+using asio::ip::tcp;
+
+// After running out of descriptors or memory, wait this long before the
+// next accept: the connection stays in the backlog until then.
+constexpr auto accept_pause = std::chrono::milliseconds(100);
+
+bool is_resource_exhaustion(const error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory || ec == boost::system::errc::too_many_files_open_in_system;
+}
+
+} // namespace
+
+tcp_listener::tcp_listener(asio::io_context& io, tcp::acceptor acceptor,
+                           listener_settings settings, session_context context,
+                           std::function<void()> on_session_end)
+    : io_(io), acceptor_(std::move(acceptor)), settings_(settings), context_(context),
+      on_session_end_(std::move(on_session_end)) {}
+
+tcp::endpoint tcp_listener::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+void tcp_listener::close() {
+  error_code ignored;
+  acceptor_.close(ignored);
+}
+
+asio::awaitable<void> tcp_listener::run() {
+  warning_throttle rejected_warning;
+  warning_throttle exhausted_warning;
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+
+  while (acceptor_.is_open()) {
+    auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+    if (ec) {
+      add(context_.stats.accept_errors);
+      if (is_resource_exhaustion(ec)) {
+        if (exhausted_warning.allow())
+          context_.log.warn("accept failed: {}; pausing accepts for {} ms (accept_errors={})",
+                            ec.message(), accept_pause.count(),
+                            context_.stats.accept_errors.load(std::memory_order_relaxed));
+        pause.expires_after(accept_pause);
+        co_await pause.async_wait(nothrow);
+      } else {
+        context_.log.debug("accept failed: {}", ec.message());
+      }
+      continue;
+    }
+
+    if (settings_.max_connections != 0 &&
+        context_.stats.sessions_open() >= settings_.max_connections) {
+      add(context_.stats.sessions_rejected);
+      if (rejected_warning.allow()) {
+        error_code ignored;
+        context_.log.warn("connection from {} rejected: {} sessions open (max-connections); rejected so far: {}",
+                          socket.remote_endpoint(ignored), context_.stats.sessions_open(),
+                          context_.stats.sessions_rejected.load(std::memory_order_relaxed));
+      }
+      error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    spawn_session(std::move(socket));
+  }
+}
+
+void tcp_listener::spawn_session(tcp::socket socket) {
+  add(context_.stats.sessions_opened);
+  // On one thread the io_context is already serial; on several, a strand
+  // per session keeps the idle sweep's close request off a running session.
+  const asio::any_io_executor executor =
+      settings_.session_strands ? asio::any_io_executor(asio::make_strand(io_))
+                                : asio::any_io_executor(io_.get_executor());
+  asio::co_spawn(executor, tcp_session(std::move(socket), context_),
+                 [this](const std::exception_ptr& failure) {
+                   if (failure) {
+                     add(context_.stats.sessions_failed);
+                     log_failure(context_.log, "session", failure);
+                   }
+                   add(context_.stats.sessions_closed);
+                   on_session_end_();
+                 });
+}
+
+} // namespace echo

@@ -1,0 +1,43 @@
+#pragma once
+
+#include "echo/server/tcp_session.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <functional>
+
+namespace echo {
+
+struct listener_settings {
+  std::size_t max_connections = 0; // 0 = unlimited
+  bool session_strands = false;    // true when the io_context runs on several threads
+};
+
+// Accepts TCP connections and spawns one tcp_session coroutine each. Past
+// max_connections a new connection is closed at once and counted. When
+// descriptors or memory run out it pauses briefly instead of spinning.
+class tcp_listener {
+public:
+  tcp_listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor acceptor,
+               listener_settings settings,
+               session_context context, std::function<void()> on_session_end);
+
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  boost::asio::awaitable<void> run();
+  // Stops accepting; open sessions go on. Call on the executor run() uses.
+  void close();
+
+private:
+  void spawn_session(boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  listener_settings settings_;
+  session_context context_;
+  std::function<void()> on_session_end_;
+};
+
+} // namespace echo

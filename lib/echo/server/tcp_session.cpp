@@ -1,0 +1,125 @@
+#include "echo/server/tcp_session.hpp"
+
+#include "echo/common/asio.hpp"
+#include "echo/common/endpoint_format.hpp"
+#include "echo/server/buffer_pool.hpp"
+#include "echo/server/session_registry.hpp"
+
+#include <spdlog/spdlog.h> // SPDLOG_LOGGER_TRACE
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/write.hpp>
+
+namespace echo {
+namespace {
+
+using asio::ip::tcp;
+
+// A session that keeps sending gets this many buffers' worth per wake-up,
+// then lets the others run.
+constexpr int reads_per_wakeup = 16;
+
+struct transfer {
+  std::uint64_t in = 0;
+  std::uint64_t out = 0;
+};
+
+// What one non-blocking read-and-write-back did.
+struct echo_step {
+  std::size_t read = 0;    // bytes read into the buffer
+  std::size_t written = 0; // of those, bytes already written back
+  error_code error;        // would_block is not an error: it is read == 0
+};
+
+// Reads what is waiting and writes it straight back, without blocking, as an
+// epoll loop would: most echoes need no wait at all, so no async operation
+// (and no epoll re-arm) is paid for them.
+echo_step read_and_write_back(tcp::socket& socket, std::span<std::byte> buffer) {
+  echo_step step;
+  step.read = socket.read_some(asio::buffer(buffer.data(), buffer.size()), step.error);
+  if (step.error == asio::error::would_block) return {};
+  if (step.error) return step;
+  step.written = socket.write_some(asio::buffer(buffer.data(), step.read), step.error);
+  if (step.error == asio::error::would_block) {
+    step.written = 0;
+    step.error.clear();
+  }
+  return step;
+}
+
+bool is_peer_gone(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::connection_aborted;
+}
+
+const char* describe_end(close_reason reason, const error_code& end) {
+  if (reason == close_reason::idle) return "idle timeout";
+  if (reason == close_reason::shutdown) return "server stopping";
+  if (end == asio::error::eof) return "closed by peer";
+  if (is_peer_gone(end)) return "reset by peer";
+  return "error";
+}
+
+} // namespace
+
+asio::awaitable<void> tcp_session(tcp::socket socket, session_context context) {
+  const auto started = std::chrono::steady_clock::now();
+  error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  socket.set_option(tcp::no_delay(true), ec);
+  socket.non_blocking(true, ec);
+  session_registry::entry entry(context.registry, socket, co_await asio::this_coro::executor);
+  context.log.debug("session opened: peer {}", peer);
+
+  transfer total;
+  error_code end;
+  while (!end && entry.reason() == close_reason::none) {
+    // Idle: wait for data owning no buffer.
+    auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
+    if (wait_ec) {
+      end = wait_ec;
+      break;
+    }
+    // The buffer is borrowed only while there is something to echo.
+    const auto buffer = buffer_pool::acquire();
+    for (int round = 0; round < reads_per_wakeup && !end; ++round) {
+      auto step = read_and_write_back(socket, buffer.bytes());
+      end = step.error;
+      if (step.read == 0) break; // drained (or failed)
+      total.in += step.read;
+      add(context.stats.tcp_bytes_in, step.read);
+      SPDLOG_LOGGER_TRACE(&context.log, "read {} bytes", step.read);
+
+      // Only a peer slow to read makes us wait, and while we wait we do not
+      // read (backpressure).
+      if (!end && step.written < step.read) {
+        auto [write_ec, rest] = co_await asio::async_write(
+            socket, asio::buffer(buffer.bytes().data() + step.written, step.read - step.written), nothrow);
+        end = write_ec;
+        step.written += rest;
+      }
+      total.out += step.written;
+      add(context.stats.tcp_bytes_out, step.written);
+      if (!end) entry.touch();
+      if (step.read < buffer_pool::buffer_size) break; // drained
+    }
+  }
+
+  if (entry.reason() == close_reason::idle) add(context.stats.sessions_idle_closed);
+  if (entry.reason() == close_reason::none) {
+    if (end == asio::error::eof) {
+      // Half-close: everything read has been written back; finish our side.
+      socket.shutdown(tcp::socket::shutdown_send, ec);
+    } else if (!is_peer_gone(end)) {
+      add(context.stats.sessions_failed);
+      context.log.warn("session with {} failed: {}", peer, end.message());
+    }
+  }
+  socket.close(ec);
+
+  const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+  context.log.debug("session closed: peer {} {} bytes_in={} bytes_out={} duration_ms={:.1f}", peer,
+                    describe_end(entry.reason(), end), total.in, total.out, elapsed.count());
+}
+
+} // namespace echo
