@@ -1,7 +1,7 @@
 // echo-server: parse the configuration, set up logging, serve.
+#include "echo/common/usage_error.hpp"
 #include "echo/server/serve.hpp"
 #include "echo/server/server_config.hpp"
-#include "echo/common/usage_error.hpp"
 
 #include <iostream>
 #include <string>

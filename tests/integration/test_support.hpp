@@ -48,8 +48,8 @@ class running_server {
 public:
   explicit running_server(server_config config)
       : io_(static_cast<int>(config.threads)),
-        log_(std::make_shared<spdlog::logger>(
-            "echo-server", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text_))),
+        log_(std::make_shared<spdlog::logger>("echo-server",
+                                              std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text_))),
         server_(io_, config, log_) {
     log_->set_level(config.log_level);
     server_.start();

@@ -49,8 +49,8 @@ TEST(ClientConfig, HostPortMessageCheck) {
 }
 
 TEST(ClientConfig, BenchOptions) {
-  const auto c = parse({"--bench", "--connections", "100", "--size", "1024", "--duration", "2", "--pipeline",
-                        "4", "--rate", "5000", "--source", "127.0.0.2", "--source", "127.0.0.3", "--json"});
+  const auto c = parse({"--bench", "--connections", "100", "--size", "1024", "--duration", "2", "--pipeline", "4",
+                        "--rate", "5000", "--source", "127.0.0.2", "--source", "127.0.0.3", "--json"});
   ASSERT_TRUE(c.bench);
   EXPECT_EQ(c.bench->connections, 100u);
   EXPECT_EQ(c.bench->size, 1024u);

@@ -71,8 +71,6 @@ TEST(LatencyHistogram, EmptyIsZero) {
   EXPECT_EQ(h.max(), 0u);
 }
 
-TEST(LatencyHistogram, FixedSize) {
-  EXPECT_LT(sizeof(latency_histogram), 32u * 1024u);
-}
+TEST(LatencyHistogram, FixedSize) { EXPECT_LT(sizeof(latency_histogram), 32u * 1024u); }
 
 } // namespace

@@ -4,8 +4,8 @@
 
 namespace {
 
-using echo::rate_limiter;
 using boost::asio::ip::make_address;
+using echo::rate_limiter;
 using namespace std::chrono_literals;
 
 TEST(RateLimiter, ZeroRateAllowsEverything) {
@@ -51,8 +51,7 @@ TEST(RateLimiter, MappedIpv4IsTheSameSource) {
 TEST(RateLimiter, TableStaysBoundedUnderASpoofedFlood) {
   rate_limiter limiter(5, 5, 64);
   const auto now = rate_limiter::clock::now();
-  for (std::uint32_t i = 0; i < 100000; ++i)
-    limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), now);
+  for (std::uint32_t i = 0; i < 100000; ++i) limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), now);
   EXPECT_EQ(limiter.capacity(), 64u * rate_limiter::ways);
   EXPECT_LE(limiter.tracked(), limiter.capacity());
 }

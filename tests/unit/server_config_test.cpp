@@ -1,5 +1,5 @@
-#include "echo/server/server_config.hpp"
 #include "echo/common/usage_error.hpp"
+#include "echo/server/server_config.hpp"
 
 #include <gtest/gtest.h>
 
@@ -77,11 +77,33 @@ TEST(ServerConfig, ProtocolFlagsSelectWhatIsServed) {
 }
 
 TEST(ServerConfig, ReadsEveryOptionFromTheCommandLine) {
-  const auto c = parse({"--bind", "127.0.0.1", "-p", "7", "--backlog", "16", "--threads", "3",
-                        "--max-connections", "50", "--idle-timeout", "2.5", "--max-datagram", "1000",
-                        "--udp-blocked-ports", "7,19,100-200", "--udp-rate-limit", "0", "--reuse-port",
-                        "--log-level", "debug", "--log-format", "json", "--stats-interval", "10",
-                        "--shutdown-timeout", "0.5"});
+  const auto c = parse({"--bind",
+                        "127.0.0.1",
+                        "-p",
+                        "7",
+                        "--backlog",
+                        "16",
+                        "--threads",
+                        "3",
+                        "--max-connections",
+                        "50",
+                        "--idle-timeout",
+                        "2.5",
+                        "--max-datagram",
+                        "1000",
+                        "--udp-blocked-ports",
+                        "7,19,100-200",
+                        "--udp-rate-limit",
+                        "0",
+                        "--reuse-port",
+                        "--log-level",
+                        "debug",
+                        "--log-format",
+                        "json",
+                        "--stats-interval",
+                        "10",
+                        "--shutdown-timeout",
+                        "0.5"});
   EXPECT_EQ(c.bind_address, "127.0.0.1");
   EXPECT_EQ(c.port, 7);
   EXPECT_EQ(c.backlog, 16);
@@ -98,9 +120,7 @@ TEST(ServerConfig, ReadsEveryOptionFromTheCommandLine) {
   EXPECT_EQ(c.shutdown_timeout, 500ms);
 }
 
-TEST(ServerConfig, ThreadsZeroMeansOnePerCore) {
-  EXPECT_GE(parse({"--threads", "0"}).threads, 1u);
-}
+TEST(ServerConfig, ThreadsZeroMeansOnePerCore) { EXPECT_GE(parse({"--threads", "0"}).threads, 1u); }
 
 TEST(ServerConfig, EmptyBlockedPortListBlocksNothing) {
   EXPECT_TRUE(parse({"--udp-blocked-ports", ""}).udp_blocked_ports.empty());
@@ -153,8 +173,8 @@ TEST(ServerConfig, HelpAndVersion) {
 }
 
 TEST(ServerConfig, EnvironmentSetsOptions) {
-  const auto c = parse({}, {"ECHO_SERVER_PORT=1234", "ECHO_SERVER_IDLE_TIMEOUT=7",
-                            "ECHO_SERVER_UDP=true", "PATH=/usr/bin", "ECHO_SERVER_LOG_LEVEL=warn"});
+  const auto c = parse({}, {"ECHO_SERVER_PORT=1234", "ECHO_SERVER_IDLE_TIMEOUT=7", "ECHO_SERVER_UDP=true",
+                            "PATH=/usr/bin", "ECHO_SERVER_LOG_LEVEL=warn"});
   EXPECT_EQ(c.port, 1234);
   EXPECT_EQ(c.idle_timeout, 7s);
   EXPECT_FALSE(c.tcp);
@@ -188,9 +208,9 @@ TEST(ServerConfig, PrecedenceIsCommandLineThenEnvironmentThenFile) {
   const std::vector<std::string> env{"ECHO_SERVER_CONFIG=" + file.path(), "ECHO_SERVER_PORT=2222",
                                      "ECHO_SERVER_BACKLOG=22"};
   const auto c = parse({"--port", "3333"}, env);
-  EXPECT_EQ(c.port, 3333);         // command line beats environment and file
-  EXPECT_EQ(c.backlog, 22);        // environment beats file
-  EXPECT_EQ(c.threads, 2u);        // file beats default
+  EXPECT_EQ(c.port, 3333);  // command line beats environment and file
+  EXPECT_EQ(c.backlog, 22); // environment beats file
+  EXPECT_EQ(c.threads, 2u); // file beats default
   EXPECT_EQ(c.max_connections, 3u);
   EXPECT_EQ(c.idle_timeout, 300s); // default
 }

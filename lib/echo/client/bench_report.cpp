@@ -38,14 +38,14 @@ std::string format_json(const bench_report& r) {
   out.setf(std::ios::fixed);
   out.precision(3);
   const auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-  out << R"({"protocol":")" << (r.protocol == transport::tcp ? "tcp" : "udp") << R"(","connections":)"
-      << r.connections << R"(,"size":)" << r.size << R"(,"pipeline":)" << r.pipeline << R"(,"seconds":)"
-      << r.seconds << R"(,"requests":)" << r.requests << R"(,"req_per_s":)" << r.requests_per_second()
-      << R"(,"mb_per_s":)" << r.megabytes_per_second() << R"(,"latency_us":{"p50":)" << us(r.latency.quantile(0.5))
-      << R"(,"p90":)" << us(r.latency.quantile(0.9)) << R"(,"p99":)" << us(r.latency.quantile(0.99))
-      << R"(,"p99_9":)" << us(r.latency.quantile(0.999)) << R"(,"max":)" << us(r.latency.max())
-      << R"(},"errors":)" << r.errors << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost
-      << R"(,"connections_echoed":)" << r.connections_echoed << "}\n";
+  out << R"({"protocol":")" << (r.protocol == transport::tcp ? "tcp" : "udp") << R"(","connections":)" << r.connections
+      << R"(,"size":)" << r.size << R"(,"pipeline":)" << r.pipeline << R"(,"seconds":)" << r.seconds
+      << R"(,"requests":)" << r.requests << R"(,"req_per_s":)" << r.requests_per_second() << R"(,"mb_per_s":)"
+      << r.megabytes_per_second() << R"(,"latency_us":{"p50":)" << us(r.latency.quantile(0.5)) << R"(,"p90":)"
+      << us(r.latency.quantile(0.9)) << R"(,"p99":)" << us(r.latency.quantile(0.99)) << R"(,"p99_9":)"
+      << us(r.latency.quantile(0.999)) << R"(,"max":)" << us(r.latency.max()) << R"(},"errors":)" << r.errors
+      << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost << R"(,"connections_echoed":)"
+      << r.connections_echoed << "}\n";
   return out.str();
 }
 

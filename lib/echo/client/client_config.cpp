@@ -84,8 +84,7 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   if (vm.count("version")) return {client_command::action::version, {}, version_text("echo-client")};
 
   client_config config;
-  if (vm["tcp"].as<bool>() && vm["udp"].as<bool>())
-    throw usage_error("--tcp and --udp exclude each other");
+  if (vm["tcp"].as<bool>() && vm["udp"].as<bool>()) throw usage_error("--tcp and --udp exclude each other");
   config.protocol = vm["udp"].as<bool>() ? transport::udp : transport::tcp;
   if (vm.count("host")) {
     const auto& hosts = vm["host"].as<std::vector<std::string>>();
@@ -100,9 +99,9 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   config.timeout = options::seconds(vm, "timeout", 0.001);
   config.log_level = options::parsed(vm, "log-level", parse_log_level);
 
-  const bool bench_options_given =
-      !vm["connections"].defaulted() || !vm["size"].defaulted() || !vm["duration"].defaulted() ||
-      !vm["pipeline"].defaulted() || !vm["rate"].defaulted() || vm.count("source") || vm["json"].as<bool>();
+  const bool bench_options_given = !vm["connections"].defaulted() || !vm["size"].defaulted() ||
+                                   !vm["duration"].defaulted() || !vm["pipeline"].defaulted() ||
+                                   !vm["rate"].defaulted() || vm.count("source") || vm["json"].as<bool>();
   if (vm["bench"].as<bool>()) {
     if (config.message) throw usage_error("--bench and -m/--message exclude each other");
     bench_config bench;

@@ -14,8 +14,8 @@ enum class transport { tcp, udp };
 
 // What the load generator is asked to do (--bench).
 struct bench_config {
-  std::size_t connections = 1;      // TCP connections or UDP sockets
-  std::size_t size = 64;            // bytes per message
+  std::size_t connections = 1; // TCP connections or UDP sockets
+  std::size_t size = 64;       // bytes per message
   std::chrono::milliseconds duration{5000};
   std::size_t pipeline = 1;         // messages in flight per connection
   double rate = 0;                  // target messages/s over all connections; 0 = as fast as possible

@@ -25,8 +25,7 @@ std::string where(const client_config& config);
 
 // Resolves HOST and connects to each address in turn, each within the
 // timeout; throws client_error naming the host and the last error.
-boost::asio::awaitable<boost::asio::ip::tcp::socket> connect_tcp(const client_config& config,
-                                                                 spdlog::logger& log);
+boost::asio::awaitable<boost::asio::ip::tcp::socket> connect_tcp(const client_config& config, spdlog::logger& log);
 
 // Every address HOST resolves to, for UDP.
 boost::asio::awaitable<std::vector<boost::asio::ip::udp::endpoint>> resolve_udp(const client_config& config);

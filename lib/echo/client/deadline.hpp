@@ -12,8 +12,7 @@ namespace echo {
 
 // Runs `op` with a deadline: true when it finished, false when time ran out
 // (the operation is then cancelled). Asio's timeout_watchdog pattern.
-inline asio::awaitable<bool> finished_within(std::chrono::steady_clock::duration limit,
-                                             asio::awaitable<void> op) {
+inline asio::awaitable<bool> finished_within(std::chrono::steady_clock::duration limit, asio::awaitable<void> op) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(co_await asio::this_coro::executor, limit);
   const auto outcome = co_await (std::move(op) || timer.async_wait(asio::use_awaitable));

@@ -41,16 +41,15 @@ asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::lo
     if (!done) {
       if (reply.size() >= text.size()) break; // all back; the server just keeps the line open
       throw client_error("tcp " + where(config) + ": no complete reply within " + seconds_text(config.timeout) +
-                         " (got " + std::to_string(reply.size()) + " of " + std::to_string(text.size()) +
-                         " bytes)");
+                         " (got " + std::to_string(reply.size()) + " of " + std::to_string(text.size()) + " bytes)");
     }
     if (ec == asio::error::eof) break;
     if (ec) throw client_error("tcp " + where(config) + ": " + ec.message());
     reply.append(chunk.data(), n);
   }
   if (reply.size() < text.size())
-    throw client_error("tcp " + where(config) + ": connection closed after " + std::to_string(reply.size()) +
-                       " of " + std::to_string(text.size()) + " bytes");
+    throw client_error("tcp " + where(config) + ": connection closed after " + std::to_string(reply.size()) + " of " +
+                       std::to_string(text.size()) + " bytes");
   co_return reply;
 }
 

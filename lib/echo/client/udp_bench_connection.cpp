@@ -10,8 +10,7 @@ namespace echo {
 using asio::ip::udp;
 
 udp_bench_connection::udp_bench_connection(bench_run& run, udp::socket socket)
-    : bench_connection(run, std::move(socket)), slots_(run.bench.pipeline), datagram_(run.bench.size),
-      buffer_(65536) {}
+    : bench_connection(run, std::move(socket)), slots_(run.bench.pipeline), datagram_(run.bench.size), buffer_(65536) {}
 
 std::size_t udp_bench_connection::start(const completion& done) {
   asio::co_spawn(socket_.get_executor(), write_loop(), done);
@@ -68,8 +67,8 @@ asio::awaitable<void> udp_bench_connection::loss_sweep() {
   asio::steady_timer timer(socket_.get_executor());
   const auto timeout = run_.config.timeout;
   while (!failed_ && !(finished_sending() && busy_ == 0)) {
-    timer.expires_after(std::clamp<clock::duration>(timeout / 10, std::chrono::milliseconds(1),
-                                                    std::chrono::milliseconds(100)));
+    timer.expires_after(
+        std::clamp<clock::duration>(timeout / 10, std::chrono::milliseconds(1), std::chrono::milliseconds(100)));
     co_await timer.async_wait(nothrow);
     const auto now = clock::now();
     for (auto& slot : slots_) {

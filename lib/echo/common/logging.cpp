@@ -15,9 +15,7 @@ namespace {
 
 constexpr std::array level_names{"trace", "debug", "info", "warn", "error", "critical", "off"};
 
-void append(spdlog::memory_buf_t& dest, std::string_view text) {
-  dest.append(text.data(), text.data() + text.size());
-}
+void append(spdlog::memory_buf_t& dest, std::string_view text) { dest.append(text.data(), text.data() + text.size()); }
 
 void append_json_string(spdlog::memory_buf_t& dest, std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -25,11 +23,21 @@ void append_json_string(spdlog::memory_buf_t& dest, std::string_view text) {
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
     switch (c) {
-    case '"': append(dest, "\\\""); break;
-    case '\\': append(dest, "\\\\"); break;
-    case '\n': append(dest, "\\n"); break;
-    case '\r': append(dest, "\\r"); break;
-    case '\t': append(dest, "\\t"); break;
+    case '"':
+      append(dest, "\\\"");
+      break;
+    case '\\':
+      append(dest, "\\\\");
+      break;
+    case '\n':
+      append(dest, "\\n");
+      break;
+    case '\r':
+      append(dest, "\\r");
+      break;
+    case '\t':
+      append(dest, "\\t");
+      break;
     default:
       if (byte < 0x20) {
         const std::array<char, 6> escaped{'\\', 'u', '0', '0', hex[byte >> 4], hex[byte & 0xf]};
@@ -59,8 +67,8 @@ public:
     append(dest, R"({"time":")");
     append(dest, std::string_view(stamp.data(), len));
     const std::array<char, 5> frac{'.', static_cast<char>('0' + millis / 100),
-                                   static_cast<char>('0' + millis / 10 % 10),
-                                   static_cast<char>('0' + millis % 10), 'Z'};
+                                   static_cast<char>('0' + millis / 10 % 10), static_cast<char>('0' + millis % 10),
+                                   'Z'};
     dest.append(frac.data(), frac.data() + frac.size());
     append(dest, R"(","level":)");
     append_json_string(dest, level_names.at(static_cast<std::size_t>(msg.level)));
@@ -71,9 +79,7 @@ public:
     append(dest, "}\n");
   }
 
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<json_formatter>();
-  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(); }
 };
 
 } // namespace
@@ -91,16 +97,13 @@ log_format parse_log_format(std::string_view name) {
   throw std::invalid_argument("'" + std::string(name) + "' is not a log format (text, json)");
 }
 
-std::string_view to_string(log_format format) noexcept {
-  return format == log_format::json ? "json" : "text";
-}
+std::string_view to_string(log_format format) noexcept { return format == log_format::json ? "json" : "text"; }
 
 void apply_log_format(spdlog::logger& logger, log_format format) {
   if (format == log_format::json)
     logger.set_formatter(std::make_unique<json_formatter>());
   else
-    logger.set_formatter(
-        std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %n: %v"));
+    logger.set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %n: %v"));
 }
 
 void log_failure(spdlog::logger& logger, std::string_view what, const std::exception_ptr& failure) {
@@ -114,8 +117,7 @@ void log_failure(spdlog::logger& logger, std::string_view what, const std::excep
   }
 }
 
-std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name,
-                                                   spdlog::level::level_enum level,
+std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name, spdlog::level::level_enum level,
                                                    log_format format) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
   auto logger = std::make_shared<spdlog::logger>(name, std::move(sink));

@@ -28,8 +28,7 @@ void log_failure(spdlog::logger& logger, std::string_view what, const std::excep
 // A logger named `name` writing to stderr (colour only on a terminal).
 // Loggers are handed to the components that use them, never looked up in the
 // global registry, so tests can capture one with an ostream_sink.
-std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name,
-                                                   spdlog::level::level_enum level,
+std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name, spdlog::level::level_enum level,
                                                    log_format format);
 
 } // namespace echo

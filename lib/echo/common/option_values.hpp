@@ -27,8 +27,8 @@ T integer(const boost::program_options::variables_map& vm, const std::string& na
   return static_cast<T>(value);
 }
 
-inline double real(const boost::program_options::variables_map& vm, const std::string& name, double low,
-                   double high, const char* unit = nullptr) {
+inline double real(const boost::program_options::variables_map& vm, const std::string& name, double low, double high,
+                   const char* unit = nullptr) {
   const auto value = vm[name].as<double>();
   if (!std::isfinite(value) || value < low || value > high) {
     std::ostringstream text;
@@ -42,8 +42,8 @@ inline double real(const boost::program_options::variables_map& vm, const std::s
 
 // Seconds, fractions allowed; at most a day, which is beyond any sensible
 // setting and keeps the arithmetic safe.
-inline std::chrono::milliseconds seconds(const boost::program_options::variables_map& vm,
-                                         const std::string& name, double low) {
+inline std::chrono::milliseconds seconds(const boost::program_options::variables_map& vm, const std::string& name,
+                                         double low) {
   const auto value = real(vm, name, low, 86400, "seconds");
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(value * 1000)));
 }

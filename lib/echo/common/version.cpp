@@ -9,9 +9,8 @@ namespace echo {
 
 std::string version_text(std::string_view program) {
   std::ostringstream out;
-  out << program << ' ' << ECHO_VERSION << " (Boost " << BOOST_VERSION / 100000 << '.'
-      << BOOST_VERSION / 100 % 1000 << ", spdlog " << SPDLOG_VER_MAJOR << '.' << SPDLOG_VER_MINOR
-      << ")\n";
+  out << program << ' ' << ECHO_VERSION << " (Boost " << BOOST_VERSION / 100000 << '.' << BOOST_VERSION / 100 % 1000
+      << ", spdlog " << SPDLOG_VER_MAJOR << '.' << SPDLOG_VER_MINOR << ")\n";
   return out.str();
 }
 

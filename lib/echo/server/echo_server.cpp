@@ -41,27 +41,24 @@ void echo_server::start() {
     tcp_endpoint_ = sockets.tcp->local_endpoint();
     listener_ = std::make_unique<tcp_listener>(io_, std::move(*sockets.tcp),
                                                listener_settings{config_.max_connections, config_.threads > 1},
-                                               session_context{stats_, *log_, registry_},
-                                               [this] { on_session_end(); });
+                                               session_context{stats_, *log_, registry_}, [this] { on_session_end(); });
   }
   if (sockets.udp) {
     udp_endpoint_ = sockets.udp->local_endpoint();
     udp_ = std::make_unique<class udp_endpoint>(
-        std::move(*sockets.udp),
-        udp_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit}, stats_, *log_);
+        std::move(*sockets.udp), udp_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit},
+        stats_, *log_);
   }
 
   if (listener_) {
     log_->info("listening tcp {} (backlog {})", *tcp_endpoint_, config_.backlog);
-    asio::co_spawn(control_, listener_->run(), [this](const std::exception_ptr& failure) {
-      log_failure(*log_, "tcp listener", failure);
-    });
+    asio::co_spawn(control_, listener_->run(),
+                   [this](const std::exception_ptr& failure) { log_failure(*log_, "tcp listener", failure); });
   }
   if (udp_) {
     log_->info("listening udp {}", *udp_endpoint_);
-    asio::co_spawn(control_, udp_->run(), [this](const std::exception_ptr& failure) {
-      log_failure(*log_, "udp endpoint", failure);
-    });
+    asio::co_spawn(control_, udp_->run(),
+                   [this](const std::exception_ptr& failure) { log_failure(*log_, "udp endpoint", failure); });
   }
   asio::post(control_, [this] {
     schedule_idle_sweep();

@@ -18,10 +18,22 @@ using asio::ip::udp;
 class reuse_port_option {
 public:
   explicit reuse_port_option(bool on) : value_(on ? 1 : 0) {}
-  template <class Protocol> int level(const Protocol&) const { return SOL_SOCKET; }
-  template <class Protocol> int name(const Protocol&) const { return SO_REUSEPORT; }
-  template <class Protocol> const int* data(const Protocol&) const { return &value_; }
-  template <class Protocol> std::size_t size(const Protocol&) const { return sizeof(value_); }
+  template <class Protocol>
+  int level(const Protocol&) const {
+    return SOL_SOCKET;
+  }
+  template <class Protocol>
+  int name(const Protocol&) const {
+    return SO_REUSEPORT;
+  }
+  template <class Protocol>
+  const int* data(const Protocol&) const {
+    return &value_;
+  }
+  template <class Protocol>
+  std::size_t size(const Protocol&) const {
+    return sizeof(value_);
+  }
 
 private:
   int value_;
@@ -93,8 +105,7 @@ listen_sockets open_listen_sockets(asio::io_context& io, const server_config& co
     if (config.udp) {
       error_code ec;
       sockets.udp.emplace(open_udp(io, address, port, config, ec));
-      if (ec == asio::error::address_in_use && config.tcp && config.port == 0 && attempt < attempts)
-        continue;
+      if (ec == asio::error::address_in_use && config.tcp && config.port == 0 && attempt < attempts) continue;
       if (ec) fail_bind("bind (UDP) on", address, port, ec);
     }
     return sockets;

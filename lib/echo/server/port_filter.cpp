@@ -18,8 +18,7 @@ std::uint16_t parse_port(std::string_view text, std::string_view element) {
   const auto* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc{} || ptr != end || value > 65535)
-    throw std::invalid_argument("'" + std::string(element) +
-                                "' is not a port or range of ports (0 to 65535)");
+    throw std::invalid_argument("'" + std::string(element) + "' is not a port or range of ports (0 to 65535)");
   return static_cast<std::uint16_t>(value);
 }
 
@@ -35,10 +34,8 @@ port_filter port_filter::parse(std::string_view list) {
 
     const auto dash = element.find('-');
     const auto low = parse_port(trim(element.substr(0, dash)), element);
-    const auto high =
-        dash == std::string_view::npos ? low : parse_port(trim(element.substr(dash + 1)), element);
-    if (high < low)
-      throw std::invalid_argument("'" + std::string(element) + "' is a range that ends before it starts");
+    const auto high = dash == std::string_view::npos ? low : parse_port(trim(element.substr(dash + 1)), element);
+    if (high < low) throw std::invalid_argument("'" + std::string(element) + "' is a range that ends before it starts");
     for (unsigned port = low; port <= high; ++port) filter.ports_.set(port);
   }
   return filter;

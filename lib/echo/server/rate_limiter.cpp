@@ -9,8 +9,7 @@ namespace {
 // IPv4 and IPv4-mapped IPv6 share one key, so a dual-stack socket counts a
 // v4 client once however it is spelled.
 std::array<unsigned char, 16> key_of(const boost::asio::ip::address& address) {
-  if (address.is_v4())
-    return boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, address.to_v4()).to_bytes();
+  if (address.is_v4()) return boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, address.to_v4()).to_bytes();
   return address.to_v6().to_bytes();
 }
 
@@ -24,8 +23,7 @@ std::size_t hash_of(const std::array<unsigned char, 16>& key) {
 
 rate_limiter::rate_limiter(std::uint32_t rate, std::uint32_t burst, std::size_t sets)
     : rate_(rate), burst_(std::max<std::uint32_t>(burst, 1)),
-      set_mask_(std::bit_ceil(std::max<std::size_t>(sets, 1)) - 1),
-      slots_(rate == 0 ? 0 : (set_mask_ + 1) * ways) {}
+      set_mask_(std::bit_ceil(std::max<std::size_t>(sets, 1)) - 1), slots_(rate == 0 ? 0 : (set_mask_ + 1) * ways) {}
 
 bool rate_limiter::allow(const boost::asio::ip::address& source, clock::time_point now) {
   if (rate_ == 0) return true;

@@ -61,8 +61,7 @@ po::options_description make_options() {
 
 // ECHO_SERVER_IDLE_TIMEOUT=5 -> idle-timeout=5. An ECHO_SERVER_ variable
 // that names no option is a mistake worth stopping for.
-po::parsed_options parse_environment(const po::options_description& opts,
-                                     const std::vector<std::string>& environment) {
+po::parsed_options parse_environment(const po::options_description& opts, const std::vector<std::string>& environment) {
   po::parsed_options parsed(&opts);
   for (const auto& entry : environment) {
     if (!entry.starts_with(env_prefix)) continue;
@@ -88,8 +87,7 @@ server_config to_config(const po::variables_map& vm) {
     boost::system::error_code ec;
     boost::asio::ip::make_address(config.bind_address, ec);
     if (ec)
-      throw usage_error("invalid value for --bind: '" + config.bind_address +
-                        "' (expected an IPv4 or IPv6 address)");
+      throw usage_error("invalid value for --bind: '" + config.bind_address + "' (expected an IPv4 or IPv6 address)");
   }
   config.port = options::integer<std::uint16_t>(vm, "port", 0, 65535);
   config.backlog = vm.count("backlog") ? options::integer<int>(vm, "backlog", 0, 65535) : system_max_backlog();
@@ -129,8 +127,7 @@ int system_max_backlog() {
   return SOMAXCONN;
 }
 
-server_command parse_server_config(const std::vector<std::string>& args,
-                                   const std::vector<std::string>& environment) {
+server_command parse_server_config(const std::vector<std::string>& args, const std::vector<std::string>& environment) {
   const auto opts = make_options();
   po::variables_map vm;
   try {
@@ -159,15 +156,12 @@ server_command parse_server_config(const std::vector<std::string>& args,
 
 std::string describe(const server_config& c) {
   std::ostringstream out;
-  out << "tcp=" << c.tcp << " udp=" << c.udp
-      << " bind=" << (c.bind_address.empty() ? "::" : c.bind_address) << " port=" << c.port
-      << " backlog=" << c.backlog << " threads=" << c.threads
-      << " max-connections=" << c.max_connections
-      << " idle-timeout=" << seconds_text(c.idle_timeout)
-      << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\""
-      << c.udp_blocked_ports.to_string() << "\" udp-rate-limit=" << c.udp_rate_limit
-      << " reuse-port=" << c.reuse_port << " log-level=" << spdlog::level::to_string_view(c.log_level).data()
-      << " log-format=" << to_string(c.format)
+  out << "tcp=" << c.tcp << " udp=" << c.udp << " bind=" << (c.bind_address.empty() ? "::" : c.bind_address)
+      << " port=" << c.port << " backlog=" << c.backlog << " threads=" << c.threads
+      << " max-connections=" << c.max_connections << " idle-timeout=" << seconds_text(c.idle_timeout)
+      << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\"" << c.udp_blocked_ports.to_string()
+      << "\" udp-rate-limit=" << c.udp_rate_limit << " reuse-port=" << c.reuse_port
+      << " log-level=" << spdlog::level::to_string_view(c.log_level).data() << " log-format=" << to_string(c.format)
       << " stats-interval=" << seconds_text(c.stats_interval)
       << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);
   if (!c.config_file.empty()) out << " config=" << c.config_file;

@@ -26,18 +26,18 @@ struct server_config {
   int backlog = system_max_backlog();
   unsigned threads = 1;
 
-  std::size_t max_connections = 10000;                 // 0 = unlimited
-  std::chrono::milliseconds idle_timeout{300'000};     // 0 = never
+  std::size_t max_connections = 10000;             // 0 = unlimited
+  std::chrono::milliseconds idle_timeout{300'000}; // 0 = never
   std::size_t max_datagram = 65507;
   port_filter udp_blocked_ports = port_filter::parse("0-1023");
-  std::uint32_t udp_rate_limit = 1000;                 // datagrams/s per source, 0 = off
+  std::uint32_t udp_rate_limit = 1000; // datagrams/s per source, 0 = off
   bool reuse_port = false;
 
   spdlog::level::level_enum log_level = spdlog::level::info;
   log_format format = log_format::text;
-  std::chrono::milliseconds stats_interval{0};         // 0 = off
+  std::chrono::milliseconds stats_interval{0}; // 0 = off
   std::chrono::milliseconds shutdown_timeout{5000};
-  std::string config_file;                             // where settings came from, if any
+  std::string config_file; // where settings came from, if any
 };
 
 struct server_command {
@@ -50,8 +50,7 @@ struct server_command {
 // Command line, then ECHO_SERVER_* environment ("NAME=value" strings), then
 // the config file, then defaults. Throws usage_error naming the option and
 // the bad value.
-server_command parse_server_config(const std::vector<std::string>& args,
-                                   const std::vector<std::string>& environment);
+server_command parse_server_config(const std::vector<std::string>& args, const std::vector<std::string>& environment);
 
 // One line of "key=value" pairs: the effective configuration, for the log.
 std::string describe(const server_config& config);

@@ -13,9 +13,9 @@ struct server_stats {
 
   counter sessions_opened{0};
   counter sessions_closed{0};
-  counter sessions_rejected{0};  // over --max-connections
+  counter sessions_rejected{0}; // over --max-connections
   counter sessions_idle_closed{0};
-  counter sessions_failed{0};    // ended by an unexpected error
+  counter sessions_failed{0}; // ended by an unexpected error
   counter accept_errors{0};
   counter tcp_bytes_in{0};
   counter tcp_bytes_out{0};
@@ -25,19 +25,16 @@ struct server_stats {
   counter udp_bytes_in{0};
   counter udp_bytes_out{0};
   counter dropped_blocked_port{0};
-  counter dropped_too_large{0};    // over --max-datagram, or truncated on arrival
+  counter dropped_too_large{0}; // over --max-datagram, or truncated on arrival
   counter dropped_rate_limited{0};
   counter dropped_send_failed{0};
 
   std::uint64_t sessions_open() const noexcept {
-    return sessions_opened.load(std::memory_order_relaxed) -
-           sessions_closed.load(std::memory_order_relaxed);
+    return sessions_opened.load(std::memory_order_relaxed) - sessions_closed.load(std::memory_order_relaxed);
   }
 };
 
-inline void add(server_stats::counter& c, std::uint64_t n = 1) noexcept {
-  c.fetch_add(n, std::memory_order_relaxed);
-}
+inline void add(server_stats::counter& c, std::uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
 
 // "sessions_open=1 sessions_opened=3 … dropped_rate_limited=0"
 std::string describe(const server_stats& stats);

@@ -59,8 +59,7 @@ public:
   void close_all();
 
 private:
-  void request_close(std::uint64_t id, const boost::asio::any_io_executor& executor,
-                     close_reason reason);
+  void request_close(std::uint64_t id, const boost::asio::any_io_executor& executor, close_reason reason);
 
   std::mutex mutex_;
   std::unordered_map<std::uint64_t, entry*> entries_;

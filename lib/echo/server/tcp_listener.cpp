@@ -20,15 +20,14 @@ using asio::ip::tcp;
 constexpr auto accept_pause = std::chrono::milliseconds(100);
 
 bool is_resource_exhaustion(const error_code& ec) {
-  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-         ec == asio::error::no_memory || ec == boost::system::errc::too_many_files_open_in_system;
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+         ec == boost::system::errc::too_many_files_open_in_system;
 }
 
 } // namespace
 
-tcp_listener::tcp_listener(asio::io_context& io, tcp::acceptor acceptor,
-                           listener_settings settings, session_context context,
-                           std::function<void()> on_session_end)
+tcp_listener::tcp_listener(asio::io_context& io, tcp::acceptor acceptor, listener_settings settings,
+                           session_context context, std::function<void()> on_session_end)
     : io_(io), acceptor_(std::move(acceptor)), settings_(settings), context_(context),
       on_session_end_(std::move(on_session_end)) {}
 
@@ -51,9 +50,8 @@ asio::awaitable<void> tcp_listener::run() {
       add(context_.stats.accept_errors);
       if (is_resource_exhaustion(ec)) {
         if (exhausted_warning.allow())
-          context_.log.warn("accept failed: {}; pausing accepts for {} ms (accept_errors={})",
-                            ec.message(), accept_pause.count(),
-                            context_.stats.accept_errors.load(std::memory_order_relaxed));
+          context_.log.warn("accept failed: {}; pausing accepts for {} ms (accept_errors={})", ec.message(),
+                            accept_pause.count(), context_.stats.accept_errors.load(std::memory_order_relaxed));
         pause.expires_after(accept_pause);
         co_await pause.async_wait(nothrow);
       } else {
@@ -62,8 +60,7 @@ asio::awaitable<void> tcp_listener::run() {
       continue;
     }
 
-    if (settings_.max_connections != 0 &&
-        context_.stats.sessions_open() >= settings_.max_connections) {
+    if (settings_.max_connections != 0 && context_.stats.sessions_open() >= settings_.max_connections) {
       add(context_.stats.sessions_rejected);
       if (rejected_warning.allow()) {
         error_code ignored;
@@ -83,18 +80,16 @@ void tcp_listener::spawn_session(tcp::socket socket) {
   add(context_.stats.sessions_opened);
   // On one thread the io_context is already serial; on several, a strand
   // per session keeps the idle sweep's close request off a running session.
-  const asio::any_io_executor executor =
-      settings_.session_strands ? asio::any_io_executor(asio::make_strand(io_))
-                                : asio::any_io_executor(io_.get_executor());
-  asio::co_spawn(executor, tcp_session(std::move(socket), context_),
-                 [this](const std::exception_ptr& failure) {
-                   if (failure) {
-                     add(context_.stats.sessions_failed);
-                     log_failure(context_.log, "session", failure);
-                   }
-                   add(context_.stats.sessions_closed);
-                   on_session_end_();
-                 });
+  const asio::any_io_executor executor = settings_.session_strands ? asio::any_io_executor(asio::make_strand(io_))
+                                                                   : asio::any_io_executor(io_.get_executor());
+  asio::co_spawn(executor, tcp_session(std::move(socket), context_), [this](const std::exception_ptr& failure) {
+    if (failure) {
+      add(context_.stats.sessions_failed);
+      log_failure(context_.log, "session", failure);
+    }
+    add(context_.stats.sessions_closed);
+    on_session_end_();
+  });
 }
 
 } // namespace echo

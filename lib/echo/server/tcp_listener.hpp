@@ -21,8 +21,7 @@ struct listener_settings {
 // descriptors or memory run out it pauses briefly instead of spinning.
 class tcp_listener {
 public:
-  tcp_listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor acceptor,
-               listener_settings settings,
+  tcp_listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor acceptor, listener_settings settings,
                session_context context, std::function<void()> on_session_end);
 
   boost::asio::ip::tcp::endpoint local_endpoint() const;

@@ -29,8 +29,7 @@ std::uint32_t burst_for(std::uint32_t rate) { return rate; }
 
 } // namespace
 
-udp_endpoint::udp_endpoint(udp::socket socket, udp_settings settings, server_stats& stats,
-                           spdlog::logger& log)
+udp_endpoint::udp_endpoint(udp::socket socket, udp_settings settings, server_stats& stats, spdlog::logger& log)
     : socket_(std::move(socket)), settings_(std::move(settings)),
       limiter_(settings_.rate_limit, burst_for(settings_.rate_limit)), stats_(stats), log_(log) {}
 
@@ -92,8 +91,8 @@ asio::awaitable<void> udp_endpoint::run() {
   socket_.non_blocking(true, ec);
 
   while (socket_.is_open()) {
-    auto [receive_ec, size] = co_await socket_.async_receive_from(
-        asio::buffer(buffer.data(), buffer.size()), sender, report_real_length, nothrow);
+    auto [receive_ec, size] = co_await socket_.async_receive_from(asio::buffer(buffer.data(), buffer.size()), sender,
+                                                                  report_real_length, nothrow);
     // Then take what else is queued directly, as an epoll loop would, up to
     // a batch so TCP sessions on this thread get their turn.
     for (int batch = 1;; ++batch) {
@@ -113,8 +112,7 @@ asio::awaitable<void> udp_endpoint::run() {
         }
       }
       if (batch == datagrams_per_wakeup) break;
-      size = socket_.receive_from(asio::buffer(buffer.data(), buffer.size()), sender, report_real_length,
-                                  receive_ec);
+      size = socket_.receive_from(asio::buffer(buffer.data(), buffer.size()), sender, report_real_length, receive_ec);
     }
   }
 }

@@ -26,8 +26,7 @@ struct udp_settings {
 // rate limit. One coroutine owns the socket and its receive buffer.
 class udp_endpoint {
 public:
-  udp_endpoint(boost::asio::ip::udp::socket socket, udp_settings settings, server_stats& stats,
-               spdlog::logger& log);
+  udp_endpoint(boost::asio::ip::udp::socket socket, udp_settings settings, server_stats& stats, spdlog::logger& log);
 
   boost::asio::ip::udp::endpoint local_endpoint() const;
   boost::asio::awaitable<void> run();

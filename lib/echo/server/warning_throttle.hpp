@@ -20,8 +20,7 @@ public:
     const auto ticks = now.time_since_epoch().count();
     auto next = next_allowed_.load(std::memory_order_relaxed);
     while (ticks >= next) {
-      if (next_allowed_.compare_exchange_weak(next, ticks + interval_, std::memory_order_relaxed))
-        return true;
+      if (next_allowed_.compare_exchange_weak(next, ticks + interval_, std::memory_order_relaxed)) return true;
     }
     return false;
   }
