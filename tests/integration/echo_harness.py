@@ -25,10 +25,12 @@ def deadline(seconds):
 class Server:
     """echo-server as a child process; stderr is collected line by line."""
 
-    def __init__(self, *args, env=None, preexec_fn=None, wait_listening=True):
+    def __init__(self, *args, env=None, preexec_fn=None, wait_listening=True, wrapper=()):
+        """`wrapper` runs the server through another command, which gets
+        the server's arguments after its own (and must exec the server)."""
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.args = [SERVER, *args]
+        self.args = [*wrapper, *args] if wrapper else [SERVER, *args]
         self.proc = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=full_env, preexec_fn=preexec_fn)
@@ -78,6 +80,16 @@ class Server:
                                      + "\n".join(self.lines))
             self.pump(0.05)
         raise AssertionError(f"timed out waiting for {what}; log:\n" + "\n".join(self.lines[-40:]))
+
+    def assert_no_log(self, pattern, seconds):
+        """Fails if a line matching `pattern` appears within `seconds`."""
+        regex = re.compile(pattern)
+        end = deadline(seconds)
+        while time.monotonic() < end:
+            self.pump(0.05)
+            found = [line for line in self.lines if regex.search(line)]
+            if found:
+                raise AssertionError(f"unexpected log line: {found[0]}")
 
     def wait_log(self, pattern, seconds=10):
         regex = re.compile(pattern)
@@ -139,7 +151,13 @@ def tcp_echo(port, data, host="127.0.0.1", timeout=10):
         return bytes(out)
 
 
-def udp_echo(port, data, host="127.0.0.1", timeout=5, source_port=0):
+def udp_echo(port, data, host="127.0.0.1", timeout=5, source_port=0, sock=None):
+    """Sends one datagram and returns the reply (socket.timeout when none).
+    From `sock` when given, else from a new socket on `source_port`."""
+    if sock is not None:
+        sock.settimeout(timeout * SLOW)
+        sock.sendto(data, (host, port))
+        return sock.recvfrom(65536)[0]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout * SLOW)
@@ -153,10 +171,29 @@ def json_lines(lines):
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def closed_port(test, kind=socket.SOCK_STREAM, host="127.0.0.1"):
+    """A port where nothing answers, held for the whole test so that no other
+    process can take it meanwhile: TCP, bound but not listening (a connect is
+    refused); UDP, bound and connected to itself (datagrams from anyone else
+    find no socket, so the sender gets ICMP port unreachable)."""
+    s = socket.socket(socket.AF_INET, kind)
+    test.addCleanup(s.close)
+    s.bind((host, 0))
+    if kind == socket.SOCK_DGRAM:
+        s.connect(s.getsockname())
+    return s.getsockname()[1]
+
+
+def bound_udp_socket(test, host="127.0.0.1"):
+    """A UDP socket on an OS-chosen port, closed when the test ends."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    test.addCleanup(s.close)
+    s.bind((host, 0))
+    return s
+
+
+def needs_root(reason):
+    return unittest.skipUnless(os.geteuid() == 0, f"needs root: {reason}")
 
 
 class EchoTestCase(unittest.TestCase):
@@ -164,6 +201,16 @@ class EchoTestCase(unittest.TestCase):
         srv = Server(*args, **kwargs)
         self.addCleanup(srv.close)
         return srv
+
+    def assert_stays_open(self, sock, seconds):
+        """Waits up to `seconds` for the server to close `sock` and fails if it
+        does: a wait that ends early on the event it guards against."""
+        sock.settimeout(seconds * SLOW)
+        try:
+            data = sock.recv(1)
+        except socket.timeout:
+            return
+        self.fail(f"the server closed the connection (read {data!r})")
 
 
 def counters(srv):

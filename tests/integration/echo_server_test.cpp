@@ -1,6 +1,8 @@
 // The echo server in-process on 127.0.0.1 and ::1 with OS-chosen ports.
 #include "test_support.hpp"
 
+#include "echo/server/echo_server.hpp"
+
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
@@ -194,6 +196,85 @@ TEST_P(EchoServer, PortInUseFailsNamingTheAddress) {
   } catch (const std::system_error& e) {
     EXPECT_NE(std::string(e.what()).find(std::to_string(config.port)), std::string::npos) << e.what();
   }
+}
+
+// Polls `done` until it holds or `limit` passes.
+template <class Condition>
+bool eventually(Condition done, std::chrono::milliseconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST_P(EchoServer, TwoThreadsIdleSweepAndShutdownCloseSessions) {
+  auto config = test_config(GetParam());
+  config.threads = 2;
+  config.idle_timeout = 300ms;
+  config.shutdown_timeout = 200ms;
+  running_server server(config);
+  const auto& stats = server.server().stats();
+  asio::io_context io;
+  auto idle = connect_tcp(io, server.tcp_endpoint());
+  auto busy = connect_tcp(io, server.tcp_endpoint());
+  // The idle one is closed by the sweep (on its own strand) while the busy
+  // one, echoing every 50 ms, stays.
+  std::string reply(4, '\0');
+  ASSERT_TRUE(eventually([&] {
+    asio::write(busy, asio::buffer("busy", 4));
+    asio::read(busy, asio::buffer(reply));
+    return stats.sessions_idle_closed.load() == 1;
+  }));
+  EXPECT_EQ(reply, "busy");
+  EXPECT_TRUE(read_to_end(idle).empty());
+  // At the end of a graceful stop the shutdown timeout closes the other.
+  server.server().stop();
+  EXPECT_TRUE(read_to_end(busy).empty());
+  EXPECT_TRUE(server.wait_stopped(10s));
+  EXPECT_EQ(stats.sessions_open(), 0u);
+  EXPECT_NE(server.log_text().find("server stopping"), std::string::npos);
+}
+
+TEST_P(EchoServer, IdleTimeoutClosesASessionBlockedWritingToAPeerThatNeverReads) {
+  auto config = test_config(GetParam());
+  config.idle_timeout = 500ms;
+  running_server server(config);
+  asio::io_context io;
+  auto socket = connect_tcp(io, server.tcp_endpoint());
+  socket.non_blocking(true);
+  // Send until both directions' buffers are full: the session now waits in
+  // a write that can never finish, and reads nothing more.
+  const std::vector<unsigned char> chunk(64 * 1024, 'x');
+  boost::system::error_code ec;
+  std::size_t sent = 0;
+  ASSERT_TRUE(eventually([&] {
+    sent += socket.write_some(asio::buffer(chunk), ec);
+    return ec == asio::error::would_block;
+  }));
+  EXPECT_GT(sent, 64u * 1024);
+  EXPECT_TRUE(eventually([&] { return server.server().stats().sessions_idle_closed.load() == 1; }));
+}
+
+// A forced teardown (no graceful stop): the server object goes first, then
+// the io_context destroys the session frames it still holds. Their registry
+// entries must not touch a registry that died with the server.
+TEST_P(EchoServer, SessionFramesMayOutliveTheServer) {
+  asio::io_context io;
+  auto log = std::make_shared<spdlog::logger>("echo-server");
+  auto server = std::make_unique<echo_server>(io, test_config(GetParam()), log);
+  server->start();
+  auto runner = std::async(std::launch::async, [&io] { io.run(); });
+  asio::io_context client_io;
+  auto client = connect_tcp(client_io, *server->tcp_endpoint());
+  asio::write(client, asio::buffer("x", 1));
+  char reply = 0;
+  asio::read(client, asio::buffer(&reply, 1)); // the session is running
+  io.stop();
+  runner.wait();
+  server.reset();
+  // `io` is destroyed at the end of this scope with the session's frame.
 }
 
 } // namespace

@@ -5,13 +5,14 @@ import json
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import CLIENT, SLOW, EchoTestCase, deadline, free_port, run  # noqa: E402
+from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, run  # noqa: E402
 from fake_servers import (PrefixingTcpServer, PrefixingUdpServer, SilentTcpServer,  # noqa: E402
                           SilentUdpSocket)
 
@@ -48,7 +49,7 @@ class MessageMode(ClientTestCase):
                     self.assertEqual(out.stderr, b"")
 
     def test_refused_port(self):
-        port = free_port()
+        port = closed_port(self)
         out = run([CLIENT, "-p", str(port), "127.0.0.1", "-m", "x"])
         self.assertEqual(out.returncode, 1)
         self.assertIn(b"refused", out.stderr)
@@ -73,7 +74,7 @@ class MessageMode(ClientTestCase):
         self.assertIn(b"no reply within", out.stderr)
 
     def test_udp_closed_port_fails_fast(self):
-        out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(free_port()), "-m", "x", "--timeout", "30"],
+        out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(closed_port(self, socket.SOCK_DGRAM)), "-m", "x", "--timeout", "30"],
                   timeout=10)
         self.assertEqual(out.returncode, 1)
         self.assertIn(b"refused", out.stderr)
@@ -256,6 +257,22 @@ class Bench(ClientTestCase):
         report = json.loads(out.stdout)
         self.assertGreaterEqual(report["requests"], 150)
         self.assertLessEqual(report["requests"], 210)
+
+    def test_paced_run_ends_on_time(self):
+        # One message per connection is due at the start, the next only after
+        # 10 s: the writers are asleep in pacing when the second is up, and the
+        # end of the run must wake them, not wait for their next send.
+        for proto in ("--tcp", "--udp"):
+            with self.subTest(proto=proto):
+                started = time.monotonic()
+                out = self.client(proto, "127.0.0.1", "--bench", "--rate", "1", "--connections", "10",
+                                  "--duration", "1", "--json")
+                elapsed = time.monotonic() - started
+                self.assertEqual(out.returncode, 0, out.stderr)
+                report = json.loads(out.stdout)
+                self.assertEqual(report["requests"], 10)
+                self.assertEqual(report["errors"], 0)
+                self.assertLess(elapsed, 4 * SLOW, "the run outlived its duration")
 
     def test_bench_detects_changed_bytes(self):
         server = self.fake(PrefixingTcpServer(prefix=b"!"))

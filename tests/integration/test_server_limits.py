@@ -8,8 +8,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import (SLOW, EchoTestCase, counters, deadline, free_port, tcp_echo,  # noqa: E402
-                          udp_burst, udp_echo)
+from echo_harness import (SLOW, EchoTestCase, bound_udp_socket, counters, deadline, needs_root,  # noqa: E402
+                          tcp_echo, udp_burst, udp_echo)
 
 
 def open_client(port, host="127.0.0.1"):
@@ -41,7 +41,6 @@ class MaxConnections(EchoTestCase):
             # Room frees as sessions end.
             for c in clients[:5]:
                 c.close()
-            srv.wait_for(lambda: srv.pump(0) or True, 0.1)
             end = deadline(10)
             while time.monotonic() < end:
                 extra = open_client(srv.port)
@@ -98,19 +97,20 @@ class IdleTimeout(EchoTestCase):
         srv = self.server("--port", "0")
         self.assertTrue(any("idle-timeout=300s" in line for line in srv.lines))
         c = open_client(srv.port)
-        time.sleep(2.5)  # quiet on purpose: longer than the short timeout above
+        self.assert_stays_open(c, 2.5)  # quiet on purpose: longer than the short timeout above
         self.assertTrue(is_served(c))
         c.close()
 
     def test_zero_never_closes(self):
         srv = self.server("--port", "0", "--idle-timeout", "0")
         c = open_client(srv.port)
-        time.sleep(1.5)
+        self.assert_stays_open(c, 1.5)
         self.assertTrue(is_served(c))
         c.close()
 
 
 class BlockedSourcePorts(EchoTestCase):
+    @needs_root("sends from ports 7 and 19")
     def test_ports_7_and_19_dropped_by_default(self):
         srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1")
         for source in (7, 19):
@@ -120,18 +120,28 @@ class BlockedSourcePorts(EchoTestCase):
         self.assertEqual(srv.stop(), 0)
         self.assertEqual(counters(srv)["dropped_blocked_port"], 2)
 
+    @needs_root("sends from ports 7 and 19")
     def test_empty_list_allows_them(self):
         srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-blocked-ports", "")
         for source in (7, 19):
             self.assertEqual(udp_echo(srv.port, b"allowed", source_port=source), b"allowed")
 
     def test_other_list(self):
-        blocked = free_port(socket.SOCK_DGRAM)
+        blocked = bound_udp_socket(self)
+        allowed = bound_udp_socket(self)
+        blocked_port = blocked.getsockname()[1]
         srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1",
-                          "--udp-blocked-ports", f"19,{blocked}-{blocked}")
-        self.assertEqual(udp_echo(srv.port, b"7 is fine now", source_port=7), b"7 is fine now")
+                          "--udp-blocked-ports", f"{blocked_port}-{blocked_port}")
+        self.assertEqual(udp_echo(srv.port, b"not listed", sock=allowed), b"not listed")
         with self.assertRaises(socket.timeout):
-            udp_echo(srv.port, b"blocked", source_port=blocked, timeout=0.5)
+            udp_echo(srv.port, b"blocked", sock=blocked, timeout=0.5)
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["dropped_blocked_port"], 1)
+
+    @needs_root("sends from ports 7 and 19")
+    def test_other_list_replaces_the_default(self):
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-blocked-ports", "19")
+        self.assertEqual(udp_echo(srv.port, b"7 is fine now", source_port=7), b"7 is fine now")
         with self.assertRaises(socket.timeout):
             udp_echo(srv.port, b"blocked", source_port=19, timeout=0.5)
 
@@ -207,9 +217,8 @@ class ReusePortAndStats(EchoTestCase):
 
     def test_stats_off_by_default(self):
         srv = self.server("--port", "0")
-        time.sleep(1.2)
-        srv.pump(0.1)
-        self.assertFalse(any("stats:" in line for line in srv.lines))
+        self.assertTrue(any("stats-interval=0s" in line for line in srv.lines))
+        srv.assert_no_log(r"stats:", 1.5)
 
 
 if __name__ == "__main__":

@@ -50,22 +50,47 @@ TEST(RateLimiter, MappedIpv4IsTheSameSource) {
 
 TEST(RateLimiter, TableStaysBoundedUnderASpoofedFlood) {
   rate_limiter limiter(5, 5, 64);
+  const auto capacity = limiter.capacity();
+  ASSERT_EQ(capacity, 64u * rate_limiter::ways);
   const auto now = rate_limiter::clock::now();
-  for (std::uint32_t i = 0; i < 100000; ++i) limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), now);
-  EXPECT_EQ(limiter.capacity(), 64u * rate_limiter::ways);
-  EXPECT_LE(limiter.tracked(), limiter.capacity());
+  constexpr std::uint32_t flood = 100000;
+  for (std::uint32_t i = 0; i < flood; ++i) limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), now);
+  // Far more sources than slots: the table filled up and then evicted, it
+  // did not grow.
+  EXPECT_EQ(limiter.capacity(), capacity);
+  EXPECT_EQ(limiter.tracked(), capacity);
+  // The newest source is still tracked: its bucket is the one it just used.
+  const auto last = boost::asio::ip::address_v4(0x0a000000u + flood - 1);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(limiter.allow(last, now));
+  EXPECT_FALSE(limiter.allow(last, now));
 }
 
 TEST(RateLimiter, RecentSourcesSurviveEviction) {
-  // A steady source keeps its (empty) bucket while a flood passes through.
+  // One set of four ways; a flood of 1000 addresses passes through it, each
+  // evicting the slot seen longest ago. A steady source that keeps sending
+  // is never the oldest, so it keeps its empty bucket and stays limited.
   rate_limiter limiter(1, 1, 1);
   const auto t0 = rate_limiter::clock::now();
   const auto steady = make_address("192.0.2.99");
-  EXPECT_TRUE(limiter.allow(steady, t0));
-  for (std::uint32_t i = 0; i < 2; ++i) {
-    limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), t0 + 1ms);
-    EXPECT_FALSE(limiter.allow(steady, t0 + 2ms));
+  ASSERT_TRUE(limiter.allow(steady, t0));
+  for (std::uint32_t i = 0; i < 1000; ++i) {
+    const auto at = t0 + std::chrono::microseconds(2 * i + 1);
+    limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), at);
+    ASSERT_FALSE(limiter.allow(steady, at + std::chrono::microseconds(1))) << "after " << i + 1 << " flood sources";
   }
+  EXPECT_EQ(limiter.tracked(), rate_limiter::ways);
+}
+
+TEST(RateLimiter, TheOldestSlotIsEvictedFirst) {
+  rate_limiter limiter(1, 1, 1);
+  const auto t0 = rate_limiter::clock::now();
+  // Four sources fill the set, each using its token.
+  for (std::uint32_t i = 0; i < rate_limiter::ways; ++i)
+    ASSERT_TRUE(limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), t0 + std::chrono::milliseconds(i)));
+  // A fifth evicts the first (the oldest); the others keep their empty buckets.
+  ASSERT_TRUE(limiter.allow(make_address("192.0.2.200"), t0 + std::chrono::milliseconds(10)));
+  for (std::uint32_t i = 1; i < rate_limiter::ways; ++i)
+    EXPECT_FALSE(limiter.allow(boost::asio::ip::address_v4(0x0a000000u + i), t0 + std::chrono::milliseconds(11)));
 }
 
 } // namespace

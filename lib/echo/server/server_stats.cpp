@@ -26,6 +26,7 @@ std::string describe(const server_stats& s) {
   put("dropped_too_large", s.dropped_too_large);
   put("dropped_rate_limited", s.dropped_rate_limited);
   put("dropped_send_failed", s.dropped_send_failed);
+  put("udp_send_waits", s.udp_send_waits);
   return out.str();
 }
 

@@ -28,6 +28,7 @@ struct server_stats {
   counter dropped_too_large{0}; // over --max-datagram, or truncated on arrival
   counter dropped_rate_limited{0};
   counter dropped_send_failed{0};
+  counter udp_send_waits{0}; // echoes that found the send buffer full and waited for room
 
   std::uint64_t sessions_open() const noexcept {
     return sessions_opened.load(std::memory_order_relaxed) - sessions_closed.load(std::memory_order_relaxed);

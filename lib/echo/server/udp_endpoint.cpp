@@ -103,6 +103,7 @@ asio::awaitable<void> udp_endpoint::run() {
         log_.debug("udp receive failed: {}", receive_ec.message());
       } else if (echo(buffer, size, sender) == outcome::send_would_block) {
         // The send buffer is full: wait for room rather than drop.
+        add(stats_.udp_send_waits);
         auto [send_ec, sent] = co_await socket_.async_send_to(asio::buffer(buffer.data(), size), sender, nothrow);
         if (send_ec == asio::error::operation_aborted) co_return;
         if (send_ec) {
