@@ -3,6 +3,7 @@
 
     bench/run.py                # the full table: 3 runs, 5 s a scenario (about 12 minutes)
     bench/run.py --runs 5 --duration 10
+    bench/run.py --compare OLD/echo-server   # add an older build to the table, side by side
     bench/run.py --smoke        # CI: seconds, echo-server and the epoll baseline,
                                 # checks that everything works and every byte is verified
 
@@ -305,6 +306,9 @@ def main():
     parser.add_argument("--scenarios", help="comma-separated scenario keys, e.g. tcp_1000x64,udp_10x512 (idle included)")
     parser.add_argument("--no-idle", action="store_true", help="skip the idle-connections scenario")
     parser.add_argument("--out", default=os.path.join(BENCH, "results"))
+    parser.add_argument("--compare", metavar="ECHO_SERVER",
+                        help="also measure this echo-server binary (e.g. a build of an older commit), "
+                             "as 'echo-server (compare)', with the same options")
     args = parser.parse_args()
     if args.smoke:
         args.runs, args.duration, args.idle_connections, args.many_connections = 1, 0.5, 200, 0
@@ -312,6 +316,8 @@ def main():
 
     echo_server, echo_client = build(args.smoke)
     servers = server_commands(echo_server, args.smoke)
+    if args.compare:
+        servers["echo-server (compare)"] = [os.path.abspath(args.compare)] + servers["echo-server"][1:]
     if args.servers:
         wanted = [name.strip() for name in args.servers.split(",")]
         servers = {name: command for name, command in servers.items() if name in wanted}

@@ -156,6 +156,17 @@ class Stopping(EchoTestCase):
         self.assertIn("sessions_opened=1", summary)
         self.assertIn("datagrams_out=1", summary)
 
+    def test_one_sigterm_stops_a_multithreaded_server(self):
+        # The stop's end used to race a signal wait being re-armed on another
+        # thread, leaving run() waiting for good (most runs with 4 threads).
+        for threads in ("2", "4"):
+            for attempt in range(10):
+                with self.subTest(threads=threads, attempt=attempt):
+                    srv = self.server("--port", "0", "--bind", "127.0.0.1", "--threads", threads)
+                    self.assertEqual(srv.stop(seconds=5), 0, "\n".join(srv.lines[-5:]))
+                    self.assertTrue(any("stopped:" in line for line in srv.lines))
+                    srv.close()
+
     def test_sigint_waits_for_open_session_then_exits_0(self):
         srv = self.server("--port", "0", "--shutdown-timeout", "30")
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:

@@ -65,13 +65,15 @@ int serve(const server_config& config, std::shared_ptr<spdlog::logger> log) {
 
   asio::io_context io(static_cast<int>(config.threads));
   echo_server server(io, config, log);
+  // Before start(): a signal sent once the `listening` lines are out must
+  // find its handler in place.
+  const stop_signals signals(io, server, *log);
   try {
     server.start();
   } catch (const std::system_error& e) {
     log->error("{}", e.what());
     return 1;
   }
-  const stop_signals signals(io, server, *log);
 
   std::vector<std::jthread> extra_threads;
   for (unsigned i = 1; i < config.threads; ++i) extra_threads.emplace_back([&io] { io.run(); });
