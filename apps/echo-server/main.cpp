@@ -1,7 +1,11 @@
 // echo-server: parse the configuration, set up logging, serve.
+#include "echo/common/logging.hpp"
 #include "echo/common/usage_error.hpp"
 #include "echo/server/serve.hpp"
 #include "echo/server/server_config.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <string>
@@ -26,10 +30,12 @@ int main(int argc, char* argv[]) {
   }
   const auto& config = command.config;
   auto log = echo::make_stderr_logger("echo-server", config.log_level, config.format);
+  if (!command.set_aside.empty())
+    log->info("ignoring Kubernetes service-link variables: {}", fmt::join(command.set_aside, " "));
   try {
     return echo::serve(config, log);
   } catch (const std::exception& e) {
-    log->critical("fatal: {}", e.what());
+    echo::log_fatal(*log, std::string("fatal: ") + e.what());
     return 1;
   }
 }

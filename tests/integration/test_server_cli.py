@@ -39,7 +39,32 @@ class UsageErrors(unittest.TestCase):
         self.assert_usage_error(["--log-level", "chatty"], "--log-level", "chatty")
 
     def test_bad_environment_value(self):
-        self.assert_usage_error([], "port", "123456", env={"ECHO_SERVER_PORT": "123456"})
+        self.assert_usage_error([], "ECHO_SERVER_PORT", "123456", env={"ECHO_SERVER_PORT": "123456"})
+
+    def test_positional_arguments(self):
+        # nc habits: this must not listen on every interface on port 9001.
+        self.assert_usage_error(["--tcp", "127.0.0.1", "19020"], "unexpected argument")
+
+    def test_config_that_is_not_a_regular_file(self):
+        self.assert_usage_error(["-c", tempfile.gettempdir()], "not a regular file")
+        self.assert_usage_error(["-c", "/dev/zero"], "not a regular file")  # no 100 % CPU spin
+        fifo = os.path.join(tempfile.mkdtemp(), "fifo")
+        os.mkfifo(fifo)
+        self.addCleanup(os.rmdir, os.path.dirname(fifo))
+        self.addCleanup(os.remove, fifo)
+        self.assert_usage_error(["-c", fifo], "not a regular file")  # no blocking open
+
+    def test_durations_that_would_mean_off(self):
+        self.assert_usage_error(["--idle-timeout", "0.0004"], "--idle-timeout", "0.0004")
+        self.assert_usage_error(["--stats-interval", "0.001"], "--stats-interval", "0.001")
+
+    def test_environment_and_file_errors_name_their_source(self):
+        self.assert_usage_error([], "ECHO_SERVER__P", env={"ECHO_SERVER__P": "1"})
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
+            conf.write("# settings\nport = 70000\n")
+            conf.flush()
+            self.assert_usage_error(["-c", conf.name], os.path.basename(conf.name) + ":2 port", "70000")
+        self.assert_usage_error(["--udp-blocked-ports", "1,,2"], "--udp-blocked-ports")
 
     def test_bad_config_line(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
@@ -135,6 +160,35 @@ class Serving(EchoTestCase):
         self.assertIn("debug", levels)
         self.assertTrue(any(r["msg"].startswith("stopped:") for r in records))
 
+    def test_port_in_use_is_said_even_with_logging_off(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            result = run([SERVER, "--tcp", "--bind", "127.0.0.1", "--port", str(port), "--log-level", "off"])
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertIn(f"127.0.0.1:{port}", result.stderr.decode())
+
+    def test_one_thread_means_one_thread(self):
+        # Probing for IPv6 used to start Asio's system_context: 2 idle threads
+        # per core in a server told to run on one.
+        srv = self.server("--port", "0")
+        with open(f"/proc/{srv.proc.pid}/status") as status:
+            threads = next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+        self.assertEqual(threads, 1)
+
+    def test_kubernetes_service_links_do_not_stop_it(self):
+        links = {"ECHO_SERVER_SERVICE_HOST": "10.0.0.1", "ECHO_SERVER_SERVICE_PORT": "9001",
+                 "ECHO_SERVER_PORT": "tcp://10.0.0.1:9001", "ECHO_SERVER_PORT_9001_TCP": "tcp://10.0.0.1:9001",
+                 "ECHO_SERVER_PORT_9001_TCP_PROTO": "tcp", "ECHO_SERVER_PORT_9001_TCP_PORT": "9001",
+                 "ECHO_SERVER_PORT_9001_TCP_ADDR": "10.0.0.1"}
+        srv = self.server("--port", "0", "--bind", "127.0.0.1", env=links)
+        ignored = [line for line in srv.lines if "service-link" in line]
+        self.assertEqual(len(ignored), 1, srv.lines)
+        self.assertIn("info", ignored[0])
+        self.assertEqual(tcp_echo(srv.port, b"pod"), b"pod")
+        self.assertEqual(srv.stop(), 0)
+
     def test_port_in_use_exits_1_naming_the_address(self):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
             holder.bind(("127.0.0.1", 0))
@@ -166,6 +220,15 @@ class Stopping(EchoTestCase):
                     self.assertEqual(srv.stop(seconds=5), 0, "\n".join(srv.lines[-5:]))
                     self.assertTrue(any("stopped:" in line for line in srv.lines))
                     srv.close()
+
+    def test_sighup_never_stops_it(self):
+        srv = self.server("--port", "0", "--bind", "127.0.0.1")
+        for _ in range(3):
+            srv.signal(signal.SIGHUP)
+            self.assertEqual(tcp_echo(srv.port, b"after hup"), b"after hup")
+        srv.wait_for(lambda: sum("SIGHUP" in line for line in srv.lines) == 3, 10, "three SIGHUP lines")
+        self.assertIsNone(srv.proc.poll())
+        self.assertEqual(srv.stop(), 0)
 
     def test_sigint_waits_for_open_session_then_exits_0(self):
         srv = self.server("--port", "0", "--shutdown-timeout", "30")

@@ -2,8 +2,11 @@
 another value, against the real binary."""
 
 import os
+import signal
 import socket
+import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -58,6 +61,25 @@ class MaxConnections(EchoTestCase):
         self.assertGreaterEqual(len(warnings), 1)
         self.assertLessEqual(len(warnings), 3)  # rate-limited, not one per connection
 
+    def test_rejected_peer_that_already_reset_is_not_logged_as_0_0_0_0(self):
+        srv = self.server("--tcp", "--port", "0", "--bind", "127.0.0.1", "--max-connections", "1")
+        held = open_client(srv.port)
+        self.assertTrue(is_served(held))
+        # With the server stopped, the kernel completes the handshake and then
+        # takes the client's reset, so the server accepts a connection whose
+        # peer is already gone.
+        srv.signal(signal.SIGSTOP)
+        try:
+            late = socket.create_connection(("127.0.0.1", srv.port), timeout=10 * SLOW)
+            late.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            late.close()
+        finally:
+            srv.signal(signal.SIGCONT)
+        line = srv.wait_log(r"rejected: ", 10)
+        self.assertNotIn("0.0.0.0:0", line)
+        self.assertIn("already gone", line)
+        held.close()
+
     def test_zero_means_unlimited(self):
         srv = self.server("--port", "0", "--max-connections", "0")
         clients = [open_client(srv.port) for _ in range(100)]
@@ -92,6 +114,33 @@ class IdleTimeout(EchoTestCase):
         busy.close()
         self.assertEqual(srv.stop(), 0)
         self.assertEqual(counters(srv)["sessions_idle_closed"], 1)
+
+    def test_slow_reader_is_not_idle(self):
+        # The client reads its echo at about 1 MB/s: the server's send queue
+        # grows to megabytes, and the kernel reports room in it only once half
+        # has drained, so the session's write waits about two seconds at a
+        # time, longer than the idle timeout. Yet every byte moves, and the
+        # client must get all of it.
+        srv = self.server("--port", "0", "--bind", "127.0.0.1", "--idle-timeout", "0.5")
+        data = os.urandom(6_000_000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(10 * SLOW)
+            s.connect(("127.0.0.1", srv.port))
+            writer = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+            writer.start()
+            received = bytearray()
+            end = deadline(60)
+            while time.monotonic() < end:
+                chunk = s.recv(100_000)
+                if not chunk:
+                    break
+                received += chunk
+                time.sleep(0.1)  # the slow reader's pace, not a wait for anything
+            writer.join(10 * SLOW)
+        self.assertEqual(len(received), len(data))
+        self.assertEqual(bytes(received), data)
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["sessions_idle_closed"], 0)
 
     def test_default_keeps_a_quiet_session(self):
         srv = self.server("--port", "0")
@@ -210,7 +259,7 @@ class ReusePortAndStats(EchoTestCase):
         self.assertTrue(any(f"127.0.0.1:{first.port}" in line for line in second.lines), second.lines)
 
     def test_stats_interval_logs_counters(self):
-        srv = self.server("--port", "0", "--stats-interval", "0.5")
+        srv = self.server("--port", "0", "--stats-interval", "1")
         tcp_echo(srv.port, b"12345")
         line = srv.wait_log(r"stats: .*tcp_bytes_in=5", 10)
         self.assertIn("sessions_opened=1", line)

@@ -21,8 +21,14 @@ TEST(PortFilter, ParsesPortsAndRanges) {
 
 TEST(PortFilter, EmptyListBlocksNothing) {
   EXPECT_TRUE(port_filter::parse("").empty());
-  EXPECT_TRUE(port_filter::parse(" , ").empty());
+  EXPECT_TRUE(port_filter::parse("  ").empty());
   EXPECT_FALSE(port_filter::parse("").blocks(7));
+}
+
+TEST(PortFilter, EmptyElementsAreErrors) {
+  // "1,,2" is a typo, not "1 and 2": say so rather than guess.
+  for (const char* list : {"1,,2", ",1", "1,", " , "})
+    EXPECT_THROW(port_filter::parse(list), std::invalid_argument) << list;
 }
 
 TEST(PortFilter, AcceptsBlanksAroundElements) {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -123,7 +125,9 @@ TEST(ServerConfig, ReadsEveryOptionFromTheCommandLine) {
   EXPECT_EQ(c.shutdown_timeout, 500ms);
 }
 
-TEST(ServerConfig, ThreadsZeroMeansOnePerCore) { EXPECT_GE(parse({"--threads", "0"}).threads, 1u); }
+TEST(ServerConfig, ThreadsZeroMeansOnePerCore) {
+  EXPECT_EQ(parse({"--threads", "0"}).threads, std::max(1u, std::thread::hardware_concurrency()));
+}
 
 TEST(ServerConfig, EmptyBlockedPortListBlocksNothing) {
   EXPECT_TRUE(parse({"--udp-blocked-ports", ""}).udp_blocked_ports.empty());
@@ -192,7 +196,7 @@ TEST(ServerConfig, UnknownEnvironmentVariableIsNamed) {
 
 TEST(ServerConfig, BadEnvironmentValueIsNamed) {
   const auto msg = usage_message({}, {"ECHO_SERVER_PORT=99999"});
-  EXPECT_NE(msg.find("port"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ECHO_SERVER_PORT"), std::string::npos) << msg;
   EXPECT_NE(msg.find("99999"), std::string::npos) << msg;
 }
 
@@ -241,6 +245,89 @@ TEST(ServerConfig, BadConfigValueIsNamed) {
 TEST(ServerConfig, MissingConfigFileIsNamed) {
   const auto msg = usage_message({"--config", "/nonexistent/echo.conf"});
   EXPECT_NE(msg.find("/nonexistent/echo.conf"), std::string::npos) << msg;
+}
+
+TEST(ServerConfig, PositionalArgumentsAreAnError) {
+  // nc-style "HOST PORT" must not silently listen on every interface.
+  const auto msg = usage_message({"--tcp", "127.0.0.1", "19020"});
+  EXPECT_NE(msg.find("unexpected argument"), std::string::npos) << msg;
+}
+
+TEST(ServerConfig, ConfigPathMustBeARegularFile) {
+  const auto directory = std::filesystem::temp_directory_path().string();
+  EXPECT_NE(usage_message({"-c", directory}).find("not a regular file"), std::string::npos);
+  EXPECT_NE(usage_message({"-c", "/dev/zero"}).find("not a regular file"), std::string::npos);
+  const auto fifo = directory + "/echo-config-fifo-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto msg = usage_message({"-c", fifo}); // would block forever if opened
+  std::filesystem::remove(fifo);
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+}
+
+TEST(ServerConfig, DurationsThatWouldMeanOffByRoundingAreErrors) {
+  auto msg = usage_message({"--idle-timeout", "0.0004"});
+  EXPECT_NE(msg.find("--idle-timeout"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("0.0004"), std::string::npos) << msg;
+  EXPECT_EQ(parse({"--idle-timeout", "0.001"}).idle_timeout, 1ms);
+  EXPECT_EQ(parse({"--idle-timeout", "0"}).idle_timeout, 0ms);
+  // Stats lines at most once a second: 0.001 would log a thousand a second.
+  msg = usage_message({"--stats-interval", "0.001"});
+  EXPECT_NE(msg.find("--stats-interval"), std::string::npos) << msg;
+  EXPECT_NE(usage_message({"--stats-interval", "0.999"}).find("at least 1s"), std::string::npos);
+  EXPECT_EQ(parse({"--stats-interval", "1"}).stats_interval, 1s);
+  EXPECT_EQ(parse({"--stats-interval", "0"}).stats_interval, 0s);
+}
+
+TEST(ServerConfig, EnvironmentNamesAnOptionExactly) {
+  for (const char* entry : {"ECHO_SERVER__P=1", "ECHO_SERVER_P=1", "ECHO_SERVER_POR=1", "ECHO_SERVER_HELP=1"}) {
+    const auto msg = usage_message({}, {entry});
+    EXPECT_NE(msg.find("names no option"), std::string::npos) << entry << ": " << msg;
+  }
+}
+
+TEST(ServerConfig, EmptyElementsInAPortListAreErrors) {
+  for (const char* list : {"1,,2", ",1", "1,"}) {
+    const auto msg = usage_message({"--udp-blocked-ports", list});
+    EXPECT_NE(msg.find("--udp-blocked-ports"), std::string::npos) << list << ": " << msg;
+  }
+  EXPECT_TRUE(parse({"--udp-blocked-ports", ""}).udp_blocked_ports.empty());
+  EXPECT_TRUE(parse({"--udp-blocked-ports", "  "}).udp_blocked_ports.empty());
+}
+
+TEST(ServerConfig, ErrorsNameWhereTheValueCameFrom) {
+  auto msg = usage_message({}, {"ECHO_SERVER_PORT=70000"});
+  EXPECT_NE(msg.find("ECHO_SERVER_PORT"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("--port"), std::string::npos) << msg;
+  msg = usage_message({}, {"ECHO_SERVER_PORT=abc"});
+  EXPECT_NE(msg.find("ECHO_SERVER_PORT"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("abc"), std::string::npos) << msg;
+  const temp_file file("# settings\nbacklog = 10\n  idle-timeout = -1\n");
+  msg = usage_message({"-c", file.path()});
+  const auto name = std::filesystem::path(file.path()).filename().string();
+  EXPECT_NE(msg.find(name + ":3 idle-timeout"), std::string::npos) << msg;
+  // The command line still says --name.
+  msg = usage_message({"--port", "70000"}, {"ECHO_SERVER_PORT=1"});
+  EXPECT_NE(msg.find("--port"), std::string::npos) << msg;
+}
+
+TEST(ServerConfig, KubernetesServiceLinksAreSetAside) {
+  const std::vector<std::string> env{"ECHO_SERVER_SERVICE_HOST=10.0.0.1",
+                                     "ECHO_SERVER_SERVICE_PORT=9001",
+                                     "ECHO_SERVER_SERVICE_PORT_ECHO_TCP=9001",
+                                     "ECHO_SERVER_PORT=tcp://10.0.0.1:9001",
+                                     "ECHO_SERVER_PORT_9001_TCP=tcp://10.0.0.1:9001",
+                                     "ECHO_SERVER_PORT_9001_UDP_PROTO=udp",
+                                     "ECHO_SERVER_PORT_9001_TCP_ADDR=10.0.0.1",
+                                     "ECHO_SERVER_PORT_9001_TCP_PORT=9001"};
+  const auto command = parse_server_config({}, env);
+  EXPECT_EQ(command.config.port, 9001);
+  EXPECT_EQ(command.set_aside.size(), env.size());
+  // A real setting beside them still counts.
+  auto with_port = env;
+  with_port.push_back("ECHO_SERVER_BACKLOG=7");
+  EXPECT_EQ(parse({}, with_port).backlog, 7);
+  // ECHO_SERVER_PORT with a plain number is the port option, as always.
+  EXPECT_EQ(parse({}, {"ECHO_SERVER_PORT=1234"}).port, 1234);
 }
 
 TEST(ServerConfig, DescribeListsEffectiveSettings) {

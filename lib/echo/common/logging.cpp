@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <ctime>
+#include <iostream>
 #include <stdexcept>
 
 namespace echo {
@@ -82,6 +83,27 @@ public:
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(); }
 };
 
+// The level as --log-level spells it ("warn", where spdlog's %l says
+// "warning"), so text and JSON logs and the option agree.
+class level_name_flag final : public spdlog::custom_flag_formatter {
+public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view name = level_names.at(static_cast<std::size_t>(msg.level));
+    // Left-aligned in five columns, so messages line up.
+    append(dest, name);
+    for (auto pad = name.size(); pad < 5; ++pad) dest.push_back(' ');
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<level_name_flag>(); }
+};
+
+// "2026-11-25T21:58:06.281Z info  echo-server: message": UTC, marked Z, as
+// in the JSON format.
+std::unique_ptr<spdlog::formatter> text_formatter() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<level_name_flag>('L').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%L%$ %n: %v");
+  return formatter;
+}
+
 } // namespace
 
 spdlog::level::level_enum parse_log_level(std::string_view name) {
@@ -103,7 +125,7 @@ void apply_log_format(spdlog::logger& logger, log_format format) {
   if (format == log_format::json)
     logger.set_formatter(std::make_unique<json_formatter>());
   else
-    logger.set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %n: %v"));
+    logger.set_formatter(text_formatter());
 }
 
 void log_failure(spdlog::logger& logger, std::string_view what, const std::exception_ptr& failure) {
@@ -114,6 +136,15 @@ void log_failure(spdlog::logger& logger, std::string_view what, const std::excep
     logger.error("{} ended by exception: {}", what, e.what());
   } catch (...) {
     logger.error("{} ended by an unknown exception", what);
+  }
+}
+
+void log_fatal(spdlog::logger& logger, std::string_view message) {
+  if (logger.should_log(spdlog::level::critical)) {
+    logger.critical("{}", message);
+    logger.flush();
+  } else {
+    std::cerr << logger.name() << ": " << message << std::endl;
   }
 }
 

@@ -25,6 +25,11 @@ void apply_log_format(spdlog::logger& logger, log_format format);
 // coroutine's failure goes unseen.
 void log_failure(spdlog::logger& logger, std::string_view what, const std::exception_ptr& failure);
 
+// Logs an error that ends the process at critical; when the logger's level
+// would hide it (--log-level off), writes it to stderr all the same as
+// "<logger name>: <message>": a process never exits 1 without a word.
+void log_fatal(spdlog::logger& logger, std::string_view message);
+
 // A logger named `name` writing to stderr (colour only on a terminal).
 // Loggers are handed to the components that use them, never looked up in the
 // global registry, so tests can capture one with an ostream_sink.

@@ -26,11 +26,13 @@ std::uint16_t parse_port(std::string_view text, std::string_view element) {
 
 port_filter port_filter::parse(std::string_view list) {
   port_filter filter;
-  while (!list.empty()) {
+  if (trim(list).empty()) return filter; // an empty list blocks none
+  for (bool more = true; more;) {
     const auto comma = list.find(',');
     const auto element = trim(list.substr(0, comma));
-    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-    if (element.empty()) continue;
+    more = comma != std::string_view::npos;
+    list = more ? list.substr(comma + 1) : std::string_view{};
+    if (element.empty()) throw std::invalid_argument("an empty element in the list (two commas, or one at an end)");
 
     const auto dash = element.find('-');
     const auto low = parse_port(trim(element.substr(0, dash)), element);

@@ -1,6 +1,7 @@
 #include "echo/server/serve.hpp"
 
 #include "echo/common/asio.hpp"
+#include "echo/common/logging.hpp"
 #include "echo/server/echo_server.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -15,14 +16,17 @@
 namespace echo {
 namespace {
 
-// SIGINT and SIGTERM for a running server. Everything here runs on one
-// strand: the signal handler, its re-arm, and the cancel once the server has
-// finished, so a signal that arrives as the stop completes can never re-arm
-// a wait that nothing would cancel (which would keep run() from returning).
-class stop_signals {
+// The signals a running server acts on: SIGINT and SIGTERM stop it
+// gracefully (a second one exits at once); SIGHUP never stops it (it is the
+// reload signal, and there is nothing to reload without TLS). Everything
+// here runs on one strand: the handler, its re-arm, and the cancel once the
+// server has finished, so a signal that arrives as the stop completes can
+// never re-arm a wait that nothing would cancel (which would keep run() from
+// returning).
+class server_signals {
 public:
-  stop_signals(asio::io_context& io, echo_server& server, spdlog::logger& log)
-      : strand_(asio::make_strand(io)), signals_(strand_, SIGINT, SIGTERM), server_(server), log_(log) {
+  server_signals(asio::io_context& io, echo_server& server, spdlog::logger& log)
+      : strand_(asio::make_strand(io)), signals_(strand_, SIGINT, SIGTERM, SIGHUP), server_(server), log_(log) {
     wait();
     server_.on_finished([this] {
       asio::post(strand_, [this] {
@@ -37,6 +41,11 @@ private:
   void wait() {
     signals_.async_wait([this](const error_code& ec, int signo) {
       if (ec || finished_) return;
+      if (signo == SIGHUP) {
+        log_.info("signal {} (SIGHUP) received: nothing to reload (TLS is off); still serving", signo);
+        wait();
+        return;
+      }
       if (signalled_) {
         log_.warn("second signal ({}): exiting now", signo);
         log_.flush();
@@ -67,11 +76,11 @@ int serve(const server_config& config, std::shared_ptr<spdlog::logger> log) {
   echo_server server(io, config, log);
   // Before start(): a signal sent once the `listening` lines are out must
   // find its handler in place.
-  const stop_signals signals(io, server, *log);
+  const server_signals signals(io, server, *log);
   try {
     server.start();
   } catch (const std::system_error& e) {
-    log->error("{}", e.what());
+    log_fatal(*log, e.what());
     return 1;
   }
 

@@ -9,6 +9,11 @@
 #include <boost/program_options.hpp>
 #include <sys/socket.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -59,24 +64,107 @@ po::options_description make_options() {
   return opts;
 }
 
+// Variables Kubernetes sets for a Service named echo-server (service
+// links): ECHO_SERVER_SERVICE_HOST, ECHO_SERVER_SERVICE_PORT[_NAME],
+// ECHO_SERVER_PORT=tcp://10.0.0.1:9001, ECHO_SERVER_PORT_9001_TCP[_PROTO|_PORT|_ADDR].
+bool is_service_link(std::string_view key, std::string_view value) {
+  if (key == "SERVICE_HOST" || key == "SERVICE_PORT" || key.starts_with("SERVICE_PORT_")) return true;
+  if (key == "PORT") return value.starts_with("tcp://") || value.starts_with("udp://") || value.starts_with("sctp://");
+  if (!key.starts_with("PORT_")) return false;
+  const auto rest = key.substr(5);
+  const auto digits = rest.find_first_not_of("0123456789");
+  return digits != 0 && digits != std::string_view::npos && rest.substr(digits).starts_with("_");
+}
+
 // ECHO_SERVER_IDLE_TIMEOUT=5 -> idle-timeout=5. An ECHO_SERVER_ variable
-// that names no option is a mistake worth stopping for.
-po::parsed_options parse_environment(const po::options_description& opts, const std::vector<std::string>& environment) {
+// that names no option is a mistake worth stopping for, except the ones
+// Kubernetes injects, which are set aside.
+po::parsed_options parse_environment(const po::options_description& opts, const std::vector<std::string>& environment,
+                                     options::origins& origins, std::vector<std::string>& ignored) {
   po::parsed_options parsed(&opts);
   for (const auto& entry : environment) {
     if (!entry.starts_with(env_prefix)) continue;
     const auto eq = entry.find('=');
     if (eq == std::string::npos) continue;
-    std::string key = entry.substr(env_prefix.size(), eq - env_prefix.size());
+    const auto variable = entry.substr(0, eq);
+    const auto suffix = std::string_view(variable).substr(env_prefix.size());
+    const auto value = entry.substr(eq + 1);
+    if (is_service_link(suffix, value)) {
+      ignored.push_back(variable);
+      continue;
+    }
+    std::string key(suffix);
     for (auto& c : key) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (key == "help" || key == "version" || opts.find_nothrow(key, false) == nullptr)
-      throw usage_error("environment variable " + entry.substr(0, eq) + " names no option");
-    parsed.options.emplace_back(key, std::vector<std::string>{entry.substr(eq + 1)});
+    // Only an option's exact long name: no prefixes, no short names.
+    const auto* option = opts.find_nothrow(key, false);
+    if (key == "help" || key == "version" || option == nullptr || option->long_name() != key)
+      throw usage_error("environment variable " + variable + " names no option");
+    origins.try_emplace(key, variable);
+    parsed.options.emplace_back(key, std::vector<std::string>{value});
   }
   return parsed;
 }
 
-server_config to_config(const po::variables_map& vm) {
+// The config file: a readable regular file (never a directory, device or
+// FIFO, which would run on defaults, spin or block).
+po::parsed_options parse_file(const po::options_description& opts, const std::string& path, options::origins& origins) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    throw usage_error("invalid value for --config: cannot open '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) throw usage_error("invalid value for --config: '" + path + "' is not a regular file");
+  std::ifstream file(path);
+  if (!file) throw usage_error("invalid value for --config: cannot open '" + path + "'");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(file, line);) lines.push_back(line);
+
+  std::istringstream text;
+  {
+    std::string all;
+    for (const auto& line : lines) all += line + '\n';
+    text.str(all);
+  }
+  po::parsed_options parsed(&opts);
+  try {
+    parsed = po::parse_config_file(text, opts);
+  } catch (const po::error& e) {
+    throw usage_error("in config file '" + path + "': " + e.what());
+  }
+  // Name each key's line for error messages ("echo-server.conf:3 port").
+  const auto name = std::filesystem::path(path).filename().string();
+  for (const auto& option : parsed.options) {
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const auto first = lines[i].find_first_not_of(" \t");
+      if (first == std::string::npos || lines[i].compare(first, option.string_key.size(), option.string_key) != 0)
+        continue;
+      const auto after = lines[i].find_first_not_of(" \t", first + option.string_key.size());
+      if (after != std::string::npos && lines[i][after] == '=') {
+        origins.try_emplace(option.string_key, name + ":" + std::to_string(i + 1) + " " + option.string_key);
+        break;
+      }
+    }
+  }
+  return parsed;
+}
+
+// Stores one source's values; a value the option's type rejects is reported
+// with where it came from.
+void store(const po::parsed_options& parsed, po::variables_map& vm, const options::origins& origins) {
+  for (const auto& option : parsed.options) {
+    po::parsed_options one(parsed.description);
+    one.options.push_back(option);
+    try {
+      po::store(one, vm);
+    } catch (const po::error& e) {
+      const auto found = origins.find(option.string_key);
+      if (found == origins.end()) throw;
+      const auto value = option.value.empty() ? std::string() : option.value.front();
+      throw usage_error("invalid value for " + found->second + ": '" + value + "'");
+    }
+  }
+}
+
+server_config to_config(const po::variables_map& vm, const options::origins& origins) {
+  const auto* known = &origins;
   server_config config;
   const bool tcp = vm["tcp"].as<bool>();
   const bool udp = vm["udp"].as<bool>();
@@ -87,22 +175,23 @@ server_config to_config(const po::variables_map& vm) {
     boost::system::error_code ec;
     boost::asio::ip::make_address(config.bind_address, ec);
     if (ec)
-      throw usage_error("invalid value for --bind: '" + config.bind_address + "' (expected an IPv4 or IPv6 address)");
+      throw usage_error("invalid value for " + options::origin(known, "bind") + ": '" + config.bind_address +
+                        "' (expected an IPv4 or IPv6 address)");
   }
-  config.port = options::integer<std::uint16_t>(vm, "port", 0, 65535);
-  config.backlog = vm.count("backlog") ? options::integer<int>(vm, "backlog", 0, 65535) : system_max_backlog();
-  config.threads = options::integer<unsigned>(vm, "threads", 0, 1024);
+  config.port = options::integer<std::uint16_t>(vm, "port", 0, 65535, known);
+  config.backlog = vm.count("backlog") ? options::integer<int>(vm, "backlog", 0, 65535, known) : system_max_backlog();
+  config.threads = options::integer<unsigned>(vm, "threads", 0, 1024, known);
   if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
-  config.max_connections = options::integer<std::size_t>(vm, "max-connections", 0, 10'000'000);
-  config.idle_timeout = options::seconds(vm, "idle-timeout", 0);
-  config.max_datagram = options::integer<std::size_t>(vm, "max-datagram", 0, 65535);
-  config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse);
-  config.udp_rate_limit = options::integer<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000);
+  config.max_connections = options::integer<std::size_t>(vm, "max-connections", 0, 10'000'000, known);
+  config.idle_timeout = options::seconds_or_off(vm, "idle-timeout", std::chrono::milliseconds(1), known);
+  config.max_datagram = options::integer<std::size_t>(vm, "max-datagram", 0, 65535, known);
+  config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse, known);
+  config.udp_rate_limit = options::integer<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000, known);
   config.reuse_port = vm["reuse-port"].as<bool>();
-  config.log_level = options::parsed(vm, "log-level", parse_log_level);
-  config.format = options::parsed(vm, "log-format", parse_log_format);
-  config.stats_interval = options::seconds(vm, "stats-interval", 0);
-  config.shutdown_timeout = options::seconds(vm, "shutdown-timeout", 0);
+  config.log_level = options::parsed(vm, "log-level", parse_log_level, known);
+  config.format = options::parsed(vm, "log-format", parse_log_format, known);
+  config.stats_interval = options::seconds_or_off(vm, "stats-interval", std::chrono::seconds(1), known);
+  config.shutdown_timeout = options::seconds(vm, "shutdown-timeout", 0, known);
   if (vm.count("config")) config.config_file = vm["config"].as<std::string>();
   return config;
 }
@@ -130,28 +219,26 @@ int system_max_backlog() {
 server_command parse_server_config(const std::vector<std::string>& args, const std::vector<std::string>& environment) {
   const auto opts = make_options();
   po::variables_map vm;
+  options::origins origins;
+  std::vector<std::string> ignored;
   try {
     // The first source to store a value wins: command line, environment, file.
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) return {server_command::action::help, {}, help_text(opts)};
-    if (vm.count("version")) return {server_command::action::version, {}, version_text("echo-server")};
-    po::store(parse_environment(opts, environment), vm);
-
-    if (vm.count("config")) {
-      const auto path = vm["config"].as<std::string>();
-      std::ifstream file(path);
-      if (!file) throw usage_error("invalid value for --config: cannot open '" + path + "'");
-      try {
-        po::store(po::parse_config_file(file, opts), vm);
-      } catch (const po::error& e) {
-        throw usage_error("in config file '" + path + "': " + e.what());
-      }
-    }
+    // A positional argument is a mistake (a host and port given nc-style
+    // would otherwise be ignored and the server listen everywhere on 9001).
+    const auto command_line = po::command_line_parser(args).options(opts).positional({}).run();
+    po::store(command_line, vm);
+    for (const auto& option : command_line.options) origins.try_emplace(option.string_key, "--" + option.string_key);
+    if (vm.count("help")) return {server_command::action::help, {}, help_text(opts), {}};
+    if (vm.count("version")) return {server_command::action::version, {}, version_text("echo-server"), {}};
+    store(parse_environment(opts, environment, origins, ignored), vm, origins);
+    if (vm.count("config")) store(parse_file(opts, vm["config"].as<std::string>(), origins), vm, origins);
     po::notify(vm);
+  } catch (const po::too_many_positional_options_error&) {
+    throw usage_error("unexpected argument: echo-server takes options only (did you mean --bind ADDR --port N?)");
   } catch (const po::error& e) {
     throw usage_error(e.what());
   }
-  return {server_command::action::run, to_config(vm), {}};
+  return {server_command::action::run, to_config(vm, origins), {}, std::move(ignored)};
 }
 
 std::string describe(const server_config& c) {

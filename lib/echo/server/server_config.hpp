@@ -44,7 +44,8 @@ struct server_command {
   enum class action { run, help, version };
   action what = action::run;
   server_config config;
-  std::string text; // help or version text
+  std::string text;                   // help or version text
+  std::vector<std::string> set_aside; // Kubernetes service-link variables, recognised and ignored
 };
 
 // Command line, then ECHO_SERVER_* environment ("NAME=value" strings), then

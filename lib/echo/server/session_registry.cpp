@@ -1,6 +1,8 @@
 #include "echo/server/session_registry.hpp"
 
 #include <boost/asio/post.hpp>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 namespace echo {
 
@@ -12,6 +14,14 @@ session_registry::entry::entry(std::shared_ptr<session_registry> registry, boost
   id_ = registry_->next_id_++;
   registry_->entries_.emplace(id_, this);
   if (registry_->closing_all_) reason_ = close_reason::shutdown;
+}
+
+bool session_registry::entry::peer_still_reading() noexcept {
+  int queued = 0;
+  if (::ioctl(socket_.native_handle(), SIOCOUTQ, &queued) != 0) queued = 0;
+  const bool shrinking = queued > 0 && (send_queue_seen_ < 0 || queued < send_queue_seen_);
+  send_queue_seen_ = queued;
+  return shrinking;
 }
 
 session_registry::entry::~entry() {
@@ -26,6 +36,10 @@ void session_registry::request_close(std::uint64_t id, const boost::asio::any_io
     const auto found = self->entries_.find(id);
     if (found == self->entries_.end()) return; // ended meanwhile
     entry& e = *found->second;
+    if (reason == close_reason::idle && e.peer_still_reading()) {
+      e.touch();
+      return;
+    }
     if (e.reason_ == close_reason::none) e.reason_ = reason;
     // The session is suspended in a wait or a write: both end with
     // operation_aborted, and the session sees reason() and closes.

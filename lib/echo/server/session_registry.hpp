@@ -18,6 +18,13 @@ enum class close_reason : std::uint8_t { none, idle, shutdown };
 // sweep timer for all of them instead of a timer per session) and, at the
 // end of a graceful stop, every one still open.
 //
+// Idle means no progress either way. A session blocked writing to a slow
+// reader sees no completion for a long time (the kernel reports room only
+// once half its send queue has drained), and one whose echo is all queued
+// sees none at all; so before closing a session as idle, its kernel send
+// queue is looked at: while it holds data and keeps shrinking, the peer is
+// reading and the session is kept.
+//
 // A session registers with an `entry` that lives in its coroutine frame.
 // Closing is always done on the session's own executor, where the coroutine
 // is suspended: the request is posted there and finds the entry by id, so it
@@ -45,11 +52,17 @@ public:
 
   private:
     friend class session_registry;
+    // True when the peer is still taking what we sent: our kernel send
+    // queue holds data and has shrunk since the last look (or this is the
+    // first look). Runs on the session's executor.
+    bool peer_still_reading() noexcept;
+
     std::shared_ptr<session_registry> registry_;
     boost::asio::ip::tcp::socket& socket_;
     boost::asio::any_io_executor executor_;
     std::atomic<clock::rep> last_activity_;
     close_reason reason_ = close_reason::none;
+    int send_queue_seen_ = -1; // bytes in the send queue at the last idle check; -1: none yet
     std::uint64_t id_;
   };
 

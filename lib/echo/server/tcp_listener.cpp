@@ -24,6 +24,15 @@ bool is_resource_exhaustion(const error_code& ec) {
          ec == boost::system::errc::too_many_files_open_in_system;
 }
 
+// The peer's address, or why there is none (a peer that reset before we
+// looked has no address any more; never print it as 0.0.0.0:0).
+std::string peer_text(const tcp::socket& socket) {
+  error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) return "a peer already gone (" + ec.message() + ")";
+  return fmt::format("{}", peer);
+}
+
 } // namespace
 
 tcp_listener::tcp_listener(asio::io_context& io, tcp::acceptor acceptor, listener_settings settings,
@@ -62,12 +71,10 @@ asio::awaitable<void> tcp_listener::run() {
 
     if (settings_.max_connections != 0 && context_.stats.sessions_open() >= settings_.max_connections) {
       add(context_.stats.sessions_rejected);
-      if (rejected_warning.allow()) {
-        error_code ignored;
+      if (rejected_warning.allow())
         context_.log.warn("connection from {} rejected: {} sessions open (max-connections); rejected so far: {}",
-                          socket.remote_endpoint(ignored), context_.stats.sessions_open(),
+                          peer_text(socket), context_.stats.sessions_open(),
                           context_.stats.sessions_rejected.load(std::memory_order_relaxed));
-      }
       error_code ignored;
       socket.close(ignored);
       continue;

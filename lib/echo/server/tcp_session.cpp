@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h> // SPDLOG_LOGGER_TRACE
 
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/write.hpp>
 
 namespace echo {
 namespace {
@@ -67,7 +66,13 @@ asio::awaitable<void> tcp_session(tcp::socket socket, session_context context) {
   error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   socket.set_option(tcp::no_delay(true), ec);
+  // The direct reads and writes below must never block an io thread.
   socket.non_blocking(true, ec);
+  if (ec) {
+    add(context.stats.sessions_failed);
+    context.log.warn("session with {} not started: cannot make its socket non-blocking: {}", peer, ec.message());
+    co_return;
+  }
   session_registry::entry entry(context.registry, socket, co_await asio::this_coro::executor);
   context.log.debug("session opened: peer {}", peer);
 
@@ -91,12 +96,14 @@ asio::awaitable<void> tcp_session(tcp::socket socket, session_context context) {
       SPDLOG_LOGGER_TRACE(&context.log, "read {} bytes", step.read);
 
       // Only a peer slow to read makes us wait, and while we wait we do not
-      // read (backpressure).
-      if (!end && step.written < step.read) {
-        auto [write_ec, rest] = co_await asio::async_write(
-            socket, asio::buffer(buffer.bytes().data() + step.written, step.read - step.written), nothrow);
+      // read (backpressure). Every part it takes is progress: a slow reader
+      // is not idle.
+      while (!end && step.written < step.read) {
+        auto [write_ec, n] = co_await socket.async_write_some(
+            asio::buffer(buffer.bytes().data() + step.written, step.read - step.written), nothrow);
         end = write_ec;
-        step.written += rest;
+        step.written += n;
+        if (n > 0) entry.touch();
       }
       total.out += step.written;
       add(context.stats.tcp_bytes_out, step.written);
