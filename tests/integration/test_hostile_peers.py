@@ -5,6 +5,7 @@ import os
 import random
 import resource
 import socket
+import struct
 import sys
 import threading
 import time
@@ -164,6 +165,73 @@ class Storms(EchoTestCase):
         data = os.urandom(50_000)
         self.assertEqual(tcp_echo(srv.port, data), data)
         self.assertEqual(srv.stop(), 0)
+
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux: 8; Python 3.11 does not name it
+
+
+def send_from(sock, source, payload, target):
+    """Sends a datagram whose source address is `source`, any address this
+    host owns (all of 127.0.0.0/8), without binding to it: IP_PKTINFO."""
+    pktinfo = struct.pack("=I4s4s", 0, socket.inet_aton(source), b"\0" * 4)
+    sock.sendmsg([payload], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, target)
+
+
+def unkeyed_set(address, sets=4096):
+    """Where the rate limiter's table used to put an IPv4 source, with a hash
+    anyone could compute (FNV-1a of the v4-mapped address): a known hash lets
+    an attacker pick addresses that share a victim's set."""
+    h = 1469598103934665603
+    for byte in b"\0" * 10 + b"\xff\xff" + socket.inet_aton(address):
+        h = ((h ^ byte) * 1099511628211) % (1 << 64)
+    return (h ^ (h >> 29)) & (sets - 1)
+
+
+def colliding_addresses(victim, count):
+    target = unkeyed_set(victim)
+    found = []
+    for i in range(1, 1 << 22):
+        address = f"127.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        if address != victim and unkeyed_set(address) == target:
+            found.append(address)
+            if len(found) == count:
+                return found
+    raise AssertionError("no colliding addresses found")
+
+
+class RateLimitEvasion(EchoTestCase):
+    def test_evicting_a_victims_slot_does_not_lift_its_limit(self):
+        # Before each of the victim's datagrams, four sources chosen to share
+        # its slot set push it out of the table. With a hash nobody can
+        # predict, and no fresh burst for a source coming back, the victim
+        # still gets no more than its limit.
+        srv = self.server("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-rate-limit", "100",
+                          "--udp-blocked-ports", "")
+        colliders = colliding_addresses("127.0.0.1", 4)
+        target = ("127.0.0.1", srv.port)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
+            victim.bind(("127.0.0.1", 0))
+            victim.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            attacker.bind(("0.0.0.0", 0))
+            started = time.monotonic()
+            for i in range(1000):
+                for source in colliders:
+                    send_from(attacker, source, b"x", target)
+                victim.sendto(b"victim %d" % i, target)
+                if i % 50 == 49:
+                    time.sleep(0.001)
+            sending = time.monotonic() - started
+            replies = 0
+            victim.settimeout(0.5 * SLOW)
+            try:
+                while victim.recv(64):
+                    replies += 1
+            except socket.timeout:
+                pass
+        # A few datagrams (8) as a new source, then 100 a second.
+        self.assertLessEqual(replies, 8 + 100 * sending + 5, f"{replies} echoes in {sending:.2f} s")
+        self.assertGreaterEqual(replies, 1)
 
 
 if __name__ == "__main__":

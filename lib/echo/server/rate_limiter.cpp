@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <span>
 
 namespace echo {
 namespace {
@@ -13,22 +14,21 @@ std::array<unsigned char, 16> key_of(const boost::asio::ip::address& address) {
   return address.to_v6().to_bytes();
 }
 
-std::size_t hash_of(const std::array<unsigned char, 16>& key) {
-  std::uint64_t h = 1469598103934665603ull; // FNV-1a
-  for (const auto byte : key) h = (h ^ byte) * 1099511628211ull;
-  return static_cast<std::size_t>(h ^ (h >> 29));
-}
+// What a source new to the table (or back after an eviction) may send at
+// once: a handful of datagrams, so a client's first few quick exchanges are
+// answered, but nothing like a full burst. The rest it earns at the rate.
+constexpr double first_allowance = 8.0;
 
 } // namespace
 
-rate_limiter::rate_limiter(std::uint32_t rate, std::uint32_t burst, std::size_t sets)
-    : rate_(rate), burst_(std::max<std::uint32_t>(burst, 1)),
+rate_limiter::rate_limiter(std::uint32_t rate, std::uint32_t burst, std::size_t sets, keyed_hash hash)
+    : rate_(rate), burst_(std::max<std::uint32_t>(burst, 1)), hash_(hash),
       set_mask_(std::bit_ceil(std::max<std::size_t>(sets, 1)) - 1), slots_(rate == 0 ? 0 : (set_mask_ + 1) * ways) {}
 
 bool rate_limiter::allow(const boost::asio::ip::address& source, clock::time_point now) {
   if (rate_ == 0) return true;
   const auto key = key_of(source);
-  const auto first = slots_.begin() + static_cast<std::ptrdiff_t>((hash_of(key) & set_mask_) * ways);
+  const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(set_of(source) * ways);
   const auto last = first + ways;
 
   auto found = std::find_if(first, last, [&](const slot& s) { return s.used && s.key == key; });
@@ -37,7 +37,7 @@ bool rate_limiter::allow(const boost::asio::ip::address& source, clock::time_poi
       if (a.used != b.used) return !a.used;
       return a.last < b.last;
     });
-    *found = slot{key, true, burst_, now};
+    *found = slot{key, true, std::min(first_allowance, burst_), now};
   } else {
     const std::chrono::duration<double> elapsed = now - found->last;
     found->tokens = std::min(burst_, found->tokens + elapsed.count() * rate_);
@@ -46,6 +46,11 @@ bool rate_limiter::allow(const boost::asio::ip::address& source, clock::time_poi
   if (found->tokens < 1.0) return false;
   found->tokens -= 1.0;
   return true;
+}
+
+std::size_t rate_limiter::set_of(const boost::asio::ip::address& source) const noexcept {
+  const auto key = key_of(source);
+  return static_cast<std::size_t>(hash_(std::as_bytes(std::span(key)))) & set_mask_;
 }
 
 std::size_t rate_limiter::tracked() const noexcept {

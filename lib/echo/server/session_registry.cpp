@@ -19,8 +19,13 @@ session_registry::entry::entry(std::shared_ptr<session_registry> registry, boost
 bool session_registry::entry::peer_still_reading() noexcept {
   int queued = 0;
   if (::ioctl(socket_.native_handle(), SIOCOUTQ, &queued) != 0) queued = 0;
-  const bool shrinking = queued > 0 && (send_queue_seen_ < 0 || queued < send_queue_seen_);
+  // A look compares with the one before only if the session did nothing
+  // in between: after reads or writes the queue's size says nothing.
+  const bool fresh = send_queue_seen_ < 0 || last_activity_.load(std::memory_order_relaxed) != activity_at_look_;
+  const bool shrinking = queued > 0 && (fresh || queued < send_queue_seen_);
   send_queue_seen_ = queued;
+  if (shrinking) touch();
+  activity_at_look_ = last_activity_.load(std::memory_order_relaxed);
   return shrinking;
 }
 
@@ -36,10 +41,7 @@ void session_registry::request_close(std::uint64_t id, const boost::asio::any_io
     const auto found = self->entries_.find(id);
     if (found == self->entries_.end()) return; // ended meanwhile
     entry& e = *found->second;
-    if (reason == close_reason::idle && e.peer_still_reading()) {
-      e.touch();
-      return;
-    }
+    if (reason == close_reason::idle && e.peer_still_reading()) return;
     if (e.reason_ == close_reason::none) e.reason_ = reason;
     // The session is suspended in a wait or a write: both end with
     // operation_aborted, and the session sees reason() and closes.

@@ -53,8 +53,9 @@ public:
   private:
     friend class session_registry;
     // True when the peer is still taking what we sent: our kernel send
-    // queue holds data and has shrunk since the last look (or this is the
-    // first look). Runs on the session's executor.
+    // queue holds data and has shrunk since the last look, with no other
+    // progress in between (or this is the first look since some). Counts as
+    // activity when true. Runs on the session's executor.
     bool peer_still_reading() noexcept;
 
     std::shared_ptr<session_registry> registry_;
@@ -62,7 +63,8 @@ public:
     boost::asio::any_io_executor executor_;
     std::atomic<clock::rep> last_activity_;
     close_reason reason_ = close_reason::none;
-    int send_queue_seen_ = -1; // bytes in the send queue at the last idle check; -1: none yet
+    int send_queue_seen_ = -1;      // bytes in the send queue at the last look; -1: none yet
+    clock::rep activity_at_look_{}; // last_activity_ as that look left it
     std::uint64_t id_;
   };
 
