@@ -90,6 +90,47 @@ class MaxConnections(EchoTestCase):
                 c.close()
 
 
+class MaxConnectionsPerSource(EchoTestCase):
+    def test_default_is_unlimited(self):
+        srv = self.server("--port", "0", "--bind", "127.0.0.1")
+        self.assertTrue(any("max-connections-per-source=0" in line for line in srv.lines))
+        clients = [open_client(srv.port) for _ in range(50)]
+        try:
+            self.assertTrue(all(is_served(c) for c in clients))
+        finally:
+            for c in clients:
+                c.close()
+
+    def test_three_per_address_others_unaffected(self):
+        srv = self.server("--tcp", "--port", "0", "--bind", "0.0.0.0", "--max-connections-per-source", "3")
+        greedy = [open_client(srv.port, "127.0.0.1") for _ in range(5)]
+        try:
+            served = [is_served(c) for c in greedy]
+            self.assertEqual(served, [True, True, True, False, False])
+            # Another address still gets in.
+            other = socket.create_connection((("127.0.0.2", srv.port)), timeout=10 * SLOW,
+                                             source_address=("127.0.0.2", 0))
+            self.assertTrue(is_served(other))
+            other.close()
+            # A slot frees when one of the three closes.
+            greedy[0].close()
+            end = deadline(10)
+            ok = False
+            while not ok and time.monotonic() < end:
+                extra = open_client(srv.port, "127.0.0.1")
+                ok = is_served(extra)
+                extra.close()
+            self.assertTrue(ok, "no room after one of the three closed")
+        finally:
+            for c in greedy:
+                c.close()
+        self.assertEqual(srv.stop(), 0)
+        c = counters(srv)
+        self.assertGreaterEqual(c["sessions_rejected_per_source"], 2)
+        self.assertEqual(c["sessions_rejected"], 0)
+        self.assertTrue(any("max-connections-per-source" in line and "rejected" in line for line in srv.lines))
+
+
 class IdleTimeout(EchoTestCase):
     def test_idle_session_closed_busy_one_kept(self):
         srv = self.server("--port", "0", "--idle-timeout", "2", "--log-level", "debug")

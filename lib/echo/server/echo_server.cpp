@@ -39,9 +39,10 @@ void echo_server::start() {
   auto sockets = open_listen_sockets(io_, config_);
   if (sockets.tcp) {
     tcp_endpoint_ = sockets.tcp->local_endpoint();
-    listener_ = std::make_unique<tcp_listener>(io_, std::move(*sockets.tcp),
-                                               listener_settings{config_.max_connections, config_.threads > 1},
-                                               session_context{stats_, *log_, registry_}, [this] { on_session_end(); });
+    listener_ = std::make_unique<tcp_listener>(
+        io_, std::move(*sockets.tcp),
+        listener_settings{config_.max_connections, config_.max_connections_per_source, config_.threads > 1},
+        session_context{stats_, *log_, registry_}, [this] { on_session_end(); });
   }
   if (sockets.udp) {
     udp_endpoint_ = sockets.udp->local_endpoint();

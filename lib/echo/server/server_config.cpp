@@ -41,6 +41,8 @@ po::options_description make_options() {
      "threads running the io_context; 0 = one per core")
     ("max-connections", po::value<std::int64_t>()->value_name("N")->default_value(10000),
      "open TCP sessions at once; 0 = unlimited")
+    ("max-connections-per-source", po::value<std::int64_t>()->value_name("N")->default_value(0),
+     "open TCP sessions from one client address (IPv6: its /64); 0 = unlimited")
     ("idle-timeout", po::value<double>()->value_name("S")->default_value(300, "300"),
      "close a TCP session with no traffic for S seconds; 0 = never")
     ("max-datagram", po::value<std::int64_t>()->value_name("N")->default_value(65507),
@@ -183,6 +185,8 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
   config.threads = options::integer<unsigned>(vm, "threads", 0, 1024, known);
   if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
   config.max_connections = options::integer<std::size_t>(vm, "max-connections", 0, 10'000'000, known);
+  config.max_connections_per_source =
+      options::integer<std::size_t>(vm, "max-connections-per-source", 0, 10'000'000, known);
   config.idle_timeout = options::seconds_or_off(vm, "idle-timeout", std::chrono::milliseconds(1), known);
   config.max_datagram = options::integer<std::size_t>(vm, "max-datagram", 0, 65535, known);
   config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse, known);
@@ -245,11 +249,11 @@ std::string describe(const server_config& c) {
   std::ostringstream out;
   out << "tcp=" << c.tcp << " udp=" << c.udp << " bind=" << (c.bind_address.empty() ? "::" : c.bind_address)
       << " port=" << c.port << " backlog=" << c.backlog << " threads=" << c.threads
-      << " max-connections=" << c.max_connections << " idle-timeout=" << seconds_text(c.idle_timeout)
-      << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\"" << c.udp_blocked_ports.to_string()
-      << "\" udp-rate-limit=" << c.udp_rate_limit << " reuse-port=" << c.reuse_port
-      << " log-level=" << spdlog::level::to_string_view(c.log_level).data() << " log-format=" << to_string(c.format)
-      << " stats-interval=" << seconds_text(c.stats_interval)
+      << " max-connections=" << c.max_connections << " max-connections-per-source=" << c.max_connections_per_source
+      << " idle-timeout=" << seconds_text(c.idle_timeout) << " max-datagram=" << c.max_datagram
+      << " udp-blocked-ports=\"" << c.udp_blocked_ports.to_string() << "\" udp-rate-limit=" << c.udp_rate_limit
+      << " reuse-port=" << c.reuse_port << " log-level=" << spdlog::level::to_string_view(c.log_level).data()
+      << " log-format=" << to_string(c.format) << " stats-interval=" << seconds_text(c.stats_interval)
       << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);
   if (!c.config_file.empty()) out << " config=" << c.config_file;
   return out.str();

@@ -13,6 +13,7 @@ std::string describe(const server_stats& s) {
   put("sessions_opened", s.sessions_opened);
   put("sessions_closed", s.sessions_closed);
   put("sessions_rejected", s.sessions_rejected);
+  put("sessions_rejected_per_source", s.sessions_rejected_per_source);
   put("sessions_idle_closed", s.sessions_idle_closed);
   put("sessions_failed", s.sessions_failed);
   put("accept_errors", s.accept_errors);

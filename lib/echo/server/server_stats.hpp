@@ -13,7 +13,8 @@ struct server_stats {
 
   counter sessions_opened{0};
   counter sessions_closed{0};
-  counter sessions_rejected{0}; // over --max-connections
+  counter sessions_rejected{0};            // over --max-connections
+  counter sessions_rejected_per_source{0}; // over --max-connections-per-source
   counter sessions_idle_closed{0};
   counter sessions_failed{0}; // ended by an unexpected error
   counter accept_errors{0};

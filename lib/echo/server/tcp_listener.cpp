@@ -3,9 +3,9 @@
 #include "echo/common/asio.hpp"
 #include "echo/common/endpoint_format.hpp"
 #include "echo/common/logging.hpp"
-#include "echo/server/warning_throttle.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -48,9 +48,9 @@ void tcp_listener::close() {
 }
 
 asio::awaitable<void> tcp_listener::run() {
-  warning_throttle rejected_warning;
+  executor_ = co_await asio::this_coro::executor;
   warning_throttle exhausted_warning;
-  asio::steady_timer pause(co_await asio::this_coro::executor);
+  asio::steady_timer pause(executor_);
 
   while (acceptor_.is_open()) {
     auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
@@ -68,32 +68,49 @@ asio::awaitable<void> tcp_listener::run() {
       }
       continue;
     }
-
-    if (settings_.max_connections != 0 && context_.stats.sessions_open() >= settings_.max_connections) {
-      add(context_.stats.sessions_rejected);
-      if (rejected_warning.allow())
-        context_.log.warn("connection from {} rejected: {} sessions open (max-connections); rejected so far: {}",
-                          peer_text(socket), context_.stats.sessions_open(),
-                          context_.stats.sessions_rejected.load(std::memory_order_relaxed));
-      error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    spawn_session(std::move(socket));
+    std::optional<connections_per_source::key_type> source;
+    if (admit(socket, source)) spawn_session(std::move(socket), source);
   }
 }
 
-void tcp_listener::spawn_session(tcp::socket socket) {
+bool tcp_listener::admit(tcp::socket& socket, std::optional<connections_per_source::key_type>& source) {
+  const auto reject = [&](server_stats::counter& counter, const char* why) {
+    add(counter);
+    if (rejected_warning_.allow())
+      context_.log.warn("connection from {} rejected: {}; rejected so far: {} (max-connections), {} (per source)",
+                        peer_text(socket), why, context_.stats.sessions_rejected.load(std::memory_order_relaxed),
+                        context_.stats.sessions_rejected_per_source.load(std::memory_order_relaxed));
+    error_code ignored;
+    socket.close(ignored);
+    return false;
+  };
+  if (settings_.max_connections != 0 && context_.stats.sessions_open() >= settings_.max_connections)
+    return reject(context_.stats.sessions_rejected, "max-connections sessions open");
+  if (settings_.max_connections_per_source != 0) {
+    error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return reject(context_.stats.sessions_rejected_per_source, "its peer is gone already");
+    const auto key = connections_per_source::key_of(peer.address());
+    if (!per_source_.try_add(key, settings_.max_connections_per_source))
+      return reject(context_.stats.sessions_rejected_per_source, "max-connections-per-source sessions open from it");
+    source = key;
+  }
+  return true;
+}
+
+void tcp_listener::spawn_session(tcp::socket socket, std::optional<connections_per_source::key_type> source) {
   add(context_.stats.sessions_opened);
   // On one thread the io_context is already serial; on several, a strand
   // per session keeps the idle sweep's close request off a running session.
   const asio::any_io_executor executor = settings_.session_strands ? asio::any_io_executor(asio::make_strand(io_))
                                                                    : asio::any_io_executor(io_.get_executor());
-  asio::co_spawn(executor, tcp_session(std::move(socket), context_), [this](const std::exception_ptr& failure) {
+  asio::co_spawn(executor, tcp_session(std::move(socket), context_), [this, source](const std::exception_ptr& failure) {
     if (failure) {
       add(context_.stats.sessions_failed);
       log_failure(context_.log, "session", failure);
     }
+    // The per-source table belongs to the listener's executor.
+    if (source) asio::post(executor_, [this, key = *source] { per_source_.remove(key); });
     add(context_.stats.sessions_closed);
     on_session_end_();
   });

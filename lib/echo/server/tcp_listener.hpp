@@ -1,6 +1,8 @@
 #pragma once
 
+#include "echo/server/connections_per_source.hpp"
 #include "echo/server/tcp_session.hpp"
+#include "echo/server/warning_throttle.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -8,17 +10,20 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <functional>
+#include <optional>
 
 namespace echo {
 
 struct listener_settings {
-  std::size_t max_connections = 0; // 0 = unlimited
-  bool session_strands = false;    // true when the io_context runs on several threads
+  std::size_t max_connections = 0;            // 0 = unlimited
+  std::size_t max_connections_per_source = 0; // 0 = unlimited
+  bool session_strands = false;               // true when the io_context runs on several threads
 };
 
 // Accepts TCP connections and spawns one tcp_session coroutine each. Past
-// max_connections a new connection is closed at once and counted. When
-// descriptors or memory run out it pauses briefly instead of spinning.
+// max_connections, or max_connections_per_source from one client, a new
+// connection is closed at once and counted. When descriptors or memory run
+// out it pauses briefly instead of spinning.
 class tcp_listener {
 public:
   tcp_listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor acceptor, listener_settings settings,
@@ -30,9 +35,14 @@ public:
   void close();
 
 private:
-  void spawn_session(boost::asio::ip::tcp::socket socket);
+  // True when the connection may become a session (else it was closed and counted).
+  bool admit(boost::asio::ip::tcp::socket& socket, std::optional<connections_per_source::key_type>& source);
+  void spawn_session(boost::asio::ip::tcp::socket socket, std::optional<connections_per_source::key_type> source);
 
   boost::asio::io_context& io_;
+  boost::asio::any_io_executor executor_; // where run() runs, and the per-source table lives
+  connections_per_source per_source_;
+  warning_throttle rejected_warning_;
   boost::asio::ip::tcp::acceptor acceptor_;
   listener_settings settings_;
   session_context context_;
