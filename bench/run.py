@@ -306,9 +306,10 @@ def main():
     parser.add_argument("--scenarios", help="comma-separated scenario keys, e.g. tcp_1000x64,udp_10x512 (idle included)")
     parser.add_argument("--no-idle", action="store_true", help="skip the idle-connections scenario")
     parser.add_argument("--out", default=os.path.join(BENCH, "results"))
-    parser.add_argument("--compare", metavar="ECHO_SERVER",
-                        help="also measure this echo-server binary (e.g. a build of an older commit), "
-                             "as 'echo-server (compare)', with the same options")
+    parser.add_argument("--compare", metavar="ECHO_SERVER", action="append", default=[],
+                        help="also measure this echo-server binary (e.g. a build of an older commit, or a "
+                             "script that execs echo-server with other options), as 'echo-server (compare)' "
+                             "or, given more than once, 'echo-server (NAME)' with the file's name")
     args = parser.parse_args()
     if args.smoke:
         args.runs, args.duration, args.idle_connections, args.many_connections = 1, 0.5, 200, 0
@@ -316,8 +317,9 @@ def main():
 
     echo_server, echo_client = build(args.smoke)
     servers = server_commands(echo_server, args.smoke)
-    if args.compare:
-        servers["echo-server (compare)"] = [os.path.abspath(args.compare)] + servers["echo-server"][1:]
+    for compare in args.compare:
+        name = "compare" if len(args.compare) == 1 else os.path.basename(compare)
+        servers[f"echo-server ({name})"] = [os.path.abspath(compare)] + servers["echo-server"][1:]
     if args.servers:
         wanted = [name.strip() for name in args.servers.split(",")]
         servers = {name: command for name, command in servers.items() if name in wanted}

@@ -3,9 +3,11 @@ its memory without bound, or cost another client its data."""
 
 import os
 import random
+import re
 import resource
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -197,6 +199,53 @@ def colliding_addresses(victim, count):
             if len(found) == count:
                 return found
     raise AssertionError("no colliding addresses found")
+
+
+def server_socket_memory(port):
+    """skmem of the server's end of each connection on `port` (ss -tm):
+    r = receive queue, w = send queue, rb and tb = the buffer limits."""
+    out = subprocess.run(["ss", "-tmnH", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return [{k: int(v) for k, v in re.findall(r"([a-z]+)(\d+)", m)} for m in re.findall(r"skmem:\(([^)]*)\)", out)]
+
+
+class KernelMemoryPerNonReader(EchoTestCase):
+    def non_reader_memory(self, *args):
+        srv = self.server("--tcp", "--port", "0", "--bind", "127.0.0.1", *args)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10 * SLOW) as s:
+            s.setblocking(False)
+            chunk = b"x" * 65536
+            stable, last = 0, None
+            end = deadline(20)
+            # Send and never read, until both directions are full and the
+            # server's socket stops growing.
+            while time.monotonic() < end and stable < 5:
+                try:
+                    while True:
+                        s.send(chunk)
+                except BlockingIOError:
+                    pass
+                memory = server_socket_memory(srv.port)
+                self.assertEqual(len(memory), 1, memory)
+                now = memory[0]["r"] + memory[0]["w"]
+                stable = stable + 1 if now == last else 0
+                last = now
+                time.sleep(0.05)
+            return memory[0]
+
+    def test_default_bounds_a_non_reader_to_about_1_mib(self):
+        memory = self.non_reader_memory()
+        # --tcp-buffer 262144: the kernel doubles it for each direction, and
+        # the send queue may go one segment (at most 64 KiB) past its limit.
+        self.assertEqual(memory["rb"], 2 * 262144, memory)
+        self.assertEqual(memory["tb"], 2 * 262144, memory)
+        self.assertGreater(memory["w"], 2 * 262144 // 2, memory)  # it did fill up
+        self.assertLessEqual(memory["r"] + memory["w"], (1 << 20) + (64 << 10), memory)
+
+    def test_other_value(self):
+        memory = self.non_reader_memory("--tcp-buffer", "65536")
+        self.assertEqual(memory["tb"], 2 * 65536, memory)
+        self.assertLessEqual(memory["r"] + memory["w"], 4 * 65536 + (64 << 10), memory)
 
 
 class RateLimitEvasion(EchoTestCase):

@@ -7,8 +7,8 @@
 namespace echo {
 
 connections_per_source::key_type connections_per_source::key_of(const boost::asio::ip::address& address) noexcept {
-  auto v6 = address.is_v4() ? boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, address.to_v4())
-                            : address.to_v6();
+  auto v6 =
+      address.is_v4() ? boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, address.to_v4()) : address.to_v6();
   if (v6.is_v4_mapped()) return v6.to_bytes();
   auto bytes = v6.to_bytes();
   std::memset(bytes.data() + 8, 0, 8); // the /64

@@ -60,6 +60,14 @@ tcp::acceptor open_acceptor(asio::io_context& io, const asio::ip::address& addre
   if (ec) fail_bind("open TCP socket for", address, port, ec);
   acceptor.set_option(tcp::acceptor::reuse_address(true));
   set_common_options(acceptor, address, config.reuse_port);
+  if (config.tcp_buffer != 0) {
+    // Set on the listener, before listen(): every accepted socket inherits
+    // both sizes (and the window scale they imply), with no call per accept.
+    const auto bytes = static_cast<int>(config.tcp_buffer);
+    acceptor.set_option(asio::socket_base::send_buffer_size(bytes), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::receive_buffer_size(bytes), ec);
+    if (ec) fail_bind("set --tcp-buffer on", address, port, ec);
+  }
   acceptor.bind(endpoint, ec);
   if (ec) fail_bind("listen (TCP) on", address, port, ec);
   acceptor.listen(config.backlog, ec);

@@ -43,6 +43,9 @@ po::options_description make_options() {
      "open TCP sessions at once; 0 = unlimited")
     ("max-connections-per-source", po::value<std::int64_t>()->value_name("N")->default_value(0),
      "open TCP sessions from one client address (IPv6: its /64); 0 = unlimited")
+    ("tcp-buffer", po::value<std::int64_t>()->value_name("BYTES")->default_value(262144),
+     "cap on each TCP session's kernel send and receive buffers (the kernel doubles it for its "
+     "bookkeeping); 0 = kernel autotuning")
     ("idle-timeout", po::value<double>()->value_name("S")->default_value(300, "300"),
      "close a TCP session with no traffic for S seconds; 0 = never")
     ("max-datagram", po::value<std::int64_t>()->value_name("N")->default_value(65507),
@@ -187,6 +190,10 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
   config.max_connections = options::integer<std::size_t>(vm, "max-connections", 0, 10'000'000, known);
   config.max_connections_per_source =
       options::integer<std::size_t>(vm, "max-connections-per-source", 0, 10'000'000, known);
+  config.tcp_buffer = options::integer<std::size_t>(vm, "tcp-buffer", 0, 1 << 30, known);
+  if (config.tcp_buffer != 0 && config.tcp_buffer < 4096)
+    throw usage_error("invalid value for " + options::origin(known, "tcp-buffer") + ": '" +
+                      std::to_string(config.tcp_buffer) + "' (expected 0 for autotuning, or 4096 to 1073741824)");
   config.idle_timeout = options::seconds_or_off(vm, "idle-timeout", std::chrono::milliseconds(1), known);
   config.max_datagram = options::integer<std::size_t>(vm, "max-datagram", 0, 65535, known);
   config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse, known);
@@ -250,10 +257,11 @@ std::string describe(const server_config& c) {
   out << "tcp=" << c.tcp << " udp=" << c.udp << " bind=" << (c.bind_address.empty() ? "::" : c.bind_address)
       << " port=" << c.port << " backlog=" << c.backlog << " threads=" << c.threads
       << " max-connections=" << c.max_connections << " max-connections-per-source=" << c.max_connections_per_source
-      << " idle-timeout=" << seconds_text(c.idle_timeout) << " max-datagram=" << c.max_datagram
-      << " udp-blocked-ports=\"" << c.udp_blocked_ports.to_string() << "\" udp-rate-limit=" << c.udp_rate_limit
-      << " reuse-port=" << c.reuse_port << " log-level=" << spdlog::level::to_string_view(c.log_level).data()
-      << " log-format=" << to_string(c.format) << " stats-interval=" << seconds_text(c.stats_interval)
+      << " tcp-buffer=" << c.tcp_buffer << " idle-timeout=" << seconds_text(c.idle_timeout)
+      << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\"" << c.udp_blocked_ports.to_string()
+      << "\" udp-rate-limit=" << c.udp_rate_limit << " reuse-port=" << c.reuse_port
+      << " log-level=" << spdlog::level::to_string_view(c.log_level).data() << " log-format=" << to_string(c.format)
+      << " stats-interval=" << seconds_text(c.stats_interval)
       << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);
   if (!c.config_file.empty()) out << " config=" << c.config_file;
   return out.str();

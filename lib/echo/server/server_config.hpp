@@ -28,6 +28,7 @@ struct server_config {
 
   std::size_t max_connections = 10000;             // 0 = unlimited
   std::size_t max_connections_per_source = 0;      // 0 = unlimited; IPv6 counted per /64
+  std::size_t tcp_buffer = 262144;                 // SO_SNDBUF and SO_RCVBUF per session; 0 = kernel autotuning
   std::chrono::milliseconds idle_timeout{300'000}; // 0 = never
   std::size_t max_datagram = 65507;
   port_filter udp_blocked_ports = port_filter::parse("0-1023");
