@@ -233,17 +233,19 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
-def udp_burst(port, count, payload=b"x", host="127.0.0.1", source_port=0, pace=50, wait=1.0):
+def udp_burst(port, count, payload=None, host="127.0.0.1", source_port=0, pace=50, wait=1.0):
     """Sends `count` datagrams (a short pause every `pace` so the kernel's
     receive queue does not overflow), then collects replies until `wait`
-    seconds pass without one. Returns the number of replies."""
+    seconds pass without one. Returns the number of replies. Datagrams are
+    numbered unless `payload` is given: the same payload back-to-back from
+    one socket is what an echo loop looks like, and is damped as one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         if source_port:
             s.bind((host, source_port))
         replies = 0
         for i in range(count):
-            s.sendto(payload, (host, port))
+            s.sendto(payload if payload is not None else b"%d" % i, (host, port))
             if i % pace == pace - 1:
                 time.sleep(0.001)
                 replies += drain(s, 0)

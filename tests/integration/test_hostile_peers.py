@@ -14,8 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import (SLOW, EchoTestCase, counters, cpu_seconds, deadline, rss_kib,  # noqa: E402
-                          tcp_echo, udp_echo)
+from echo_harness import (SLOW, EchoTestCase, counters, cpu_seconds, deadline, needs_root,  # noqa: E402
+                          rss_kib, tcp_echo, udp_echo)
 
 
 def limit_descriptors(n):
@@ -246,6 +246,102 @@ class KernelMemoryPerNonReader(EchoTestCase):
         memory = self.non_reader_memory("--tcp-buffer", "65536")
         self.assertEqual(memory["tb"], 2 * 65536, memory)
         self.assertLessEqual(memory["r"] + memory["w"], 4 * 65536 + (64 << 10), memory)
+
+
+class EchoService(threading.Thread):
+    """Another UDP echo service on an unprivileged port, `delay` seconds away.
+    It counts what it receives, and stops after `seconds`."""
+
+    def __init__(self, delay, seconds):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.delay, self.seconds, self.received = delay, seconds, 0
+
+    def run(self):
+        end = time.monotonic() + self.seconds
+        self.sock.settimeout(0.1)
+        while time.monotonic() < end:
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            self.received += 1
+            if self.delay:
+                time.sleep(self.delay)  # the other service's distance, not a wait
+            self.sock.sendto(data, peer)
+        self.sock.close()
+
+
+class EchoLoops(EchoTestCase):
+    LOOSE = ("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-rate-limit", "0", "--udp-blocked-ports", "")
+
+    def test_own_port_is_never_answered(self):
+        srv = self.server(*self.LOOSE)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as twin:
+            # Another address, the server's own port: another instance of the
+            # service, as far as the server can tell.
+            twin.bind(("127.0.0.2", srv.port))
+            with self.assertRaises(socket.timeout):
+                udp_echo(srv.port, b"loop?", sock=twin, timeout=0.5)
+        self.assertEqual(udp_echo(srv.port, b"others fine"), b"others fine")
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["dropped_blocked_port"], 1)
+
+    def test_a_loop_with_another_echo_service_dies_out(self):
+        # Neither the block list nor the rate limit in the way: the damping
+        # alone must end it, near or 20 ms away.
+        for delay in (0, 0.02):
+            with self.subTest(delay=delay):
+                srv = self.server(*self.LOOSE)
+                other = EchoService(delay, seconds=3 * SLOW)
+                other.start()
+                # One datagram from the other service's port starts the loop,
+                # as a spoofed one would.
+                other.sock.sendto(b"spoofed once", ("127.0.0.1", srv.port))
+                other.join(10 * SLOW)
+                self.assertEqual(srv.stop(), 0)
+                self.assertLessEqual(other.received, 12, f"{other.received} echoes reached the other service")
+                self.assertGreaterEqual(counters(srv)["dropped_loop"], 1)
+                srv.close()
+
+    @needs_root("sends a datagram with another service's source address and port (raw socket)")
+    def test_a_loop_between_two_of_our_servers_dies_out(self):
+        a = self.server(*self.LOOSE)
+        b = self.server("--udp", "--port", "0", "--bind", "127.0.0.2", "--udp-rate-limit", "0",
+                        "--udp-blocked-ports", "")
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP) as raw:
+            raw.bind(("127.0.0.2", 0))
+            payload = b"spoofed from b"
+            header = struct.pack("!HHHH", b.port, a.port, 8 + len(payload), 0)  # checksum 0: none (IPv4)
+            raw.sendto(header + payload, ("127.0.0.1", a.port))
+        # Wait (bounded) until one of them reports the loop it cut.
+        end = deadline(10)
+        while time.monotonic() < end and not any("echo loop" in line for line in a.lines + b.lines):
+            a.pump(0.05)
+            b.pump(0.05)
+        self.assertEqual(a.stop(), 0)
+        self.assertEqual(b.stop(), 0)
+        total = counters(a)["datagrams_in"] + counters(b)["datagrams_in"]
+        self.assertLessEqual(total, 30, f"{total} datagrams went round")
+        self.assertGreaterEqual(counters(a)["dropped_loop"] + counters(b)["dropped_loop"], 1)
+
+    def test_clients_that_repeat_themselves_slowly_or_vary_are_answered(self):
+        srv = self.server(*self.LOOSE)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            # A health check on one socket, the same text every 0.6 s.
+            for i in range(5):
+                self.assertEqual(udp_echo(srv.port, b"health", sock=s), b"health", f"check {i}")
+                if i < 4:
+                    time.sleep(0.6)  # the check's interval
+            # A client whose requests differ, as fast as replies come.
+            for i in range(500):
+                request = b"request %d" % i
+                self.assertEqual(udp_echo(srv.port, request, sock=s), request)
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["dropped_loop"], 0)
 
 
 class RateLimitEvasion(EchoTestCase):

@@ -25,6 +25,7 @@ std::string describe(const server_stats& s) {
   put("udp_bytes_out", s.udp_bytes_out);
   put("dropped_blocked_port", s.dropped_blocked_port);
   put("dropped_too_large", s.dropped_too_large);
+  put("dropped_loop", s.dropped_loop);
   put("dropped_rate_limited", s.dropped_rate_limited);
   put("dropped_send_failed", s.dropped_send_failed);
   put("udp_send_waits", s.udp_send_waits);

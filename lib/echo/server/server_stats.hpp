@@ -27,6 +27,7 @@ struct server_stats {
   counter udp_bytes_out{0};
   counter dropped_blocked_port{0};
   counter dropped_too_large{0}; // over --max-datagram, or truncated on arrival
+  counter dropped_loop{0};      // a peer reflecting our echoes back at once (echo loop damping)
   counter dropped_rate_limited{0};
   counter dropped_send_failed{0};
   counter udp_send_waits{0}; // echoes that found the send buffer full and waited for room

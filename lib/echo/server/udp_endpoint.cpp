@@ -30,7 +30,7 @@ std::uint32_t burst_for(std::uint32_t rate) { return rate; }
 } // namespace
 
 udp_endpoint::udp_endpoint(udp::socket socket, udp_settings settings, server_stats& stats, spdlog::logger& log)
-    : socket_(std::move(socket)), settings_(std::move(settings)),
+    : socket_(std::move(socket)), own_port_(socket_.local_endpoint().port()), settings_(std::move(settings)),
       limiter_(settings_.rate_limit, burst_for(settings_.rate_limit)), stats_(stats), log_(log) {}
 
 udp::endpoint udp_endpoint::local_endpoint() const { return socket_.local_endpoint(); }
@@ -49,10 +49,11 @@ void udp_endpoint::drop(server_stats::counter& counter, const char* why, std::si
                         const udp::endpoint& sender) {
   add(counter);
   if (drop_warning_.allow())
-    log_.warn("dropped {}-byte datagram from {}: {} (dropped so far: blocked_port={} too_large={} rate_limited={})",
-              size, sender, why, stats_.dropped_blocked_port.load(std::memory_order_relaxed),
-              stats_.dropped_too_large.load(std::memory_order_relaxed),
-              stats_.dropped_rate_limited.load(std::memory_order_relaxed));
+    log_.warn(
+        "dropped {}-byte datagram from {}: {} (dropped so far: blocked_port={} too_large={} loop={} rate_limited={})",
+        size, sender, why, stats_.dropped_blocked_port.load(std::memory_order_relaxed),
+        stats_.dropped_too_large.load(std::memory_order_relaxed), stats_.dropped_loop.load(std::memory_order_relaxed),
+        stats_.dropped_rate_limited.load(std::memory_order_relaxed));
 }
 
 udp_endpoint::outcome udp_endpoint::echo(std::span<const std::byte> datagram, std::size_t real_size,
@@ -64,8 +65,18 @@ udp_endpoint::outcome udp_endpoint::echo(std::span<const std::byte> datagram, st
     drop(stats_.dropped_too_large, "larger than max-datagram", real_size, sender);
     return outcome::dropped;
   }
+  if (sender.port() == own_port_) {
+    // Another instance of this service, or this one through a spoofed
+    // source: answering could only start a loop.
+    drop(stats_.dropped_blocked_port, "source port is this server's own port", real_size, sender);
+    return outcome::dropped;
+  }
   if (settings_.blocked_source_ports.blocks(sender.port())) {
     drop(stats_.dropped_blocked_port, "source port blocked (udp-blocked-ports)", real_size, sender);
+    return outcome::dropped;
+  }
+  if (!damper_.allow(sender, datagram.first(real_size))) {
+    drop(stats_.dropped_loop, "it repeats what we just sent it (an echo loop)", real_size, sender);
     return outcome::dropped;
   }
   if (!limiter_.allow(sender.address())) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "echo/server/loop_damper.hpp"
 #include "echo/server/port_filter.hpp"
 #include "echo/server/rate_limiter.hpp"
 #include "echo/server/server_stats.hpp"
@@ -43,7 +44,9 @@ private:
             const boost::asio::ip::udp::endpoint& sender);
 
   boost::asio::ip::udp::socket socket_;
+  std::uint16_t own_port_; // datagrams from it are never answered
   udp_settings settings_;
+  loop_damper damper_;
   rate_limiter limiter_;
   server_stats& stats_;
   spdlog::logger& log_;
