@@ -51,8 +51,8 @@ private:
   struct slot {
     std::array<unsigned char, 18> key{}; // address (IPv4 mapped) and port
     bool used = false;
-    std::uint8_t next = 0;               // where the next fingerprint goes
-    std::uint16_t streak = 0;            // reflections in a row
+    std::uint8_t next = 0;    // where the next fingerprint goes
+    std::uint16_t streak = 0; // reflections in a row
     std::array<std::uint32_t, remembered> sent{};
     clock::time_point last_echo{};
   };
