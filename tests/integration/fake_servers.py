@@ -2,6 +2,7 @@
 served by a daemon thread and closed by the test's cleanup."""
 
 import socket
+import struct
 import threading
 
 
@@ -61,6 +62,43 @@ class PrefixingTcpServer(_TcpServer):
             while data := conn.recv(65536):
                 conn.sendall(self.prefix + data)
             conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class ResettingTcpServer(_TcpServer):
+    """Echoes the first `limit` bytes, then resets the connection."""
+
+    def __init__(self, limit=100_000, host="127.0.0.1"):
+        self.limit = limit
+        super().__init__(host)
+
+    def on_connection(self, conn):
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            echoed = 0
+            while echoed < self.limit and (data := conn.recv(min(65536, self.limit - echoed))):
+                conn.sendall(data)
+                echoed += len(data)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        except OSError:
+            pass
+
+
+class SwallowingTcpServer(_TcpServer):
+    """Reads everything until the client half-closes, answers nothing, closes."""
+
+    def on_connection(self, conn):
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            while conn.recv(65536):
+                pass
+            conn.close()
         except OSError:
             pass
 

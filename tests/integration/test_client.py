@@ -13,8 +13,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, run  # noqa: E402
-from fake_servers import (PrefixingTcpServer, PrefixingUdpServer, SilentTcpServer,  # noqa: E402
-                          SilentUdpSocket)
+from fake_servers import (PrefixingTcpServer, PrefixingUdpServer, ResettingTcpServer,  # noqa: E402
+                          SilentTcpServer, SilentUdpSocket, SwallowingTcpServer)
 
 HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -161,6 +161,98 @@ class PipeMode(ClientTestCase):
         with open(path, "rb") as f:
             out = subprocess.run([CLIENT, "-p", str(self.srv.port)], stdin=f, capture_output=True, timeout=30)
         self.assertEqual(out.stdout, b"from a file\n" * 1000)
+
+
+class PipeModeFailures(ClientTestCase):
+    """Every way a pipe can go wrong ends the client with exit 1 and the real
+    reason, within the timeout; none is reported as success."""
+
+    def input_file(self, size):
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"echo-client-big-{os.getpid()}-{size}")
+        with open(path, "wb") as f:
+            f.write(os.urandom(size))
+        self.addCleanup(os.remove, path)
+        return path
+
+    def run_piped(self, port, path, *args, through_pipe=False, timeout=30):
+        """The client with `path` on stdin, directly or through cat."""
+        started = time.monotonic()
+        with open(path, "rb") as f:
+            if through_pipe:
+                cat = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
+                out = subprocess.run([CLIENT, "127.0.0.1", "-p", str(port), *args], stdin=cat.stdout,
+                                     capture_output=True, timeout=timeout * SLOW)
+                cat.stdout.close()
+                cat.kill()
+                cat.wait(5)
+            else:
+                out = subprocess.run([CLIENT, "127.0.0.1", "-p", str(port), *args], stdin=f,
+                                     capture_output=True, timeout=timeout * SLOW)
+        return out, time.monotonic() - started
+
+    def test_reset_after_100_kb_of_20_mb(self):
+        server = self.fake(ResettingTcpServer(limit=100_000))
+        path = self.input_file(20 << 20)
+        for through_pipe in (False, True):
+            with self.subTest(through_pipe=through_pipe):
+                out, _ = self.run_piped(server.port, path, "--timeout", "2", through_pipe=through_pipe)
+                self.assertEqual(out.returncode, 1, out.stderr)
+                self.assertRegex(out.stderr, rb"reset|Broken pipe|closed the connection")
+                self.assertLessEqual(len(out.stdout), 100_000)
+
+    def test_server_that_swallows_everything(self):
+        server = self.fake(SwallowingTcpServer())
+        out, _ = self.run_piped(server.port, self.input_file(1_000_000), "--timeout", "2")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(b"echo short", out.stderr)
+        self.assertIn(b"0 of 1000000 bytes echoed", out.stderr)
+
+    def test_server_that_neither_reads_nor_answers(self):
+        server = self.fake(SilentTcpServer())
+        out, elapsed = self.run_piped(server.port, self.input_file(20 << 20), "--timeout", "1")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(b"took no data", out.stderr)
+        self.assertLess(elapsed, 10 * SLOW)
+
+    def test_closed_stdout(self):
+        path = self.input_file(20 << 20)
+        started = time.monotonic()
+        with open(path, "rb") as f:
+            client = subprocess.Popen([CLIENT, "127.0.0.1", "-p", str(self.srv.port), "--timeout", "2"], stdin=f,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            head = client.stdout.read(10)
+            client.stdout.close()  # like `| head -c 10`
+            client.stdout = None
+            try:
+                _, err = client.communicate(timeout=30 * SLOW)
+            finally:
+                client.kill()
+                client.wait(5)
+        self.assertEqual(len(head), 10)
+        self.assertEqual(client.returncode, 1, err)
+        self.assertIn(b"cannot write the echo", err)
+        self.assertLess(time.monotonic() - started, 30 * SLOW)
+
+    def test_our_server_stopping_mid_pipe(self):
+        from echo_harness import Server
+        srv = Server("--tcp", "--port", "0", "--bind", "127.0.0.1", "--shutdown-timeout", "0.2")
+        self.addCleanup(srv.close)
+        # Input that keeps coming: the client is mid-pipe when the server stops.
+        producer = subprocess.Popen(["sh", "-c", "while true; do echo tick; sleep 0.05; done"],
+                                    stdout=subprocess.PIPE)
+        self.addCleanup(producer.wait, 5)
+        self.addCleanup(producer.kill)
+        client = subprocess.Popen([CLIENT, "127.0.0.1", "-p", str(srv.port), "--timeout", "2"],
+                                  stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        producer.stdout.close()
+        self.assertEqual(client.stdout.read(5), b"tick\n")  # it is echoing
+        self.assertEqual(srv.stop(), 0)
+        try:
+            _, err = client.communicate(timeout=10 * SLOW)
+        finally:
+            client.kill()
+        self.assertEqual(client.returncode, 1, err)
+        self.assertIn(b"closed the connection before the input ended", err)
 
 
 class Interactive(ClientTestCase):

@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include <iostream>
+#include <optional>
 #include <vector>
 
 namespace echo {
@@ -19,11 +20,27 @@ using asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
 // Pipe over TCP: stdin to the server and the server's bytes to stdout, at
-// the same time, so a large input cannot deadlock against its own echo.
+// the same time, so a large input cannot deadlock against its own echo. The
+// three coroutines below are joined with &&: the first to fail cancels the
+// others and its reason is the client's, so no failure goes unseen.
 struct pipe_state {
   tcp::socket& socket;
-  bool input_done = false;
+  const client_config& config;
+  asio::steady_timer watchdog_timer{socket.get_executor()};
+  std::uint64_t sent = 0;     // bytes written to the server
+  std::uint64_t received = 0; // bytes of echo written to stdout
+  bool sending = false;       // a write to the server is under way
+  bool input_done = false;    // stdin ended and we half-closed
+  bool echo_done = false;     // the server closed after echoing everything
   clock::time_point last_progress = clock::now();
+
+  std::string counts() const { return std::to_string(received) + " of " + std::to_string(sent) + " bytes echoed"; }
+  std::optional<std::string> failure{}; // the first part to fail says why
+
+  [[noreturn]] void fail(const std::string& why) {
+    if (!failure) failure = "tcp " + where(config) + ": " + why + " (" + counts() + ")";
+    throw client_error(*failure);
+  }
 };
 
 asio::awaitable<void> copy_stdin_to_server(pipe_state& state, stdin_reader& input) {
@@ -31,36 +48,57 @@ asio::awaitable<void> copy_stdin_to_server(pipe_state& state, stdin_reader& inpu
   for (;;) {
     const auto n = co_await input.read_some(asio::buffer(chunk));
     if (n == 0) break;
-    co_await asio::async_write(state.socket, asio::buffer(chunk.data(), n), asio::use_awaitable);
+    state.sending = true;
+    auto [ec, written] = co_await asio::async_write(state.socket, asio::buffer(chunk.data(), n), nothrow);
+    state.sending = false;
+    state.sent += written;
+    if (ec == asio::error::operation_aborted) co_return; // another part failed and said why
+    if (ec) state.fail("sending failed: " + ec.message());
+    state.last_progress = clock::now();
   }
   error_code ec;
   state.socket.shutdown(tcp::socket::shutdown_send, ec);
   state.input_done = true;
   state.last_progress = clock::now();
-  // Done sending; the race is now between the echo draining and the watchdog.
-  asio::steady_timer forever(co_await asio::this_coro::executor, clock::time_point::max());
-  co_await forever.async_wait(nothrow);
 }
 
 asio::awaitable<void> copy_server_to_stdout(pipe_state& state) {
   std::vector<char> chunk(65536);
   for (;;) {
     auto [ec, n] = co_await state.socket.async_read_some(asio::buffer(chunk), nothrow);
-    if (ec == asio::error::eof) co_return;
-    if (ec) throw client_error("connection lost: " + ec.message());
-    write_stdout(std::string_view(chunk.data(), n));
+    if (ec == asio::error::eof) {
+      if (!state.input_done) state.fail("the server closed the connection before the input ended");
+      if (state.received < state.sent) state.fail("the server closed the connection with the echo short");
+      if (state.received > state.sent) state.fail("the server sent more than it was sent");
+      state.echo_done = true;
+      state.watchdog_timer.cancel(); // done: no need to wait for its next tick
+      co_return;
+    }
+    if (ec == asio::error::operation_aborted) co_return; // another part failed and said why
+    if (ec) state.fail("connection lost: " + ec.message());
+    try {
+      write_stdout(std::string_view(chunk.data(), n));
+    } catch (const std::system_error& e) {
+      state.fail(std::string("cannot write the echo: ") + e.what());
+    }
+    state.received += n;
     state.last_progress = clock::now();
   }
 }
 
-// Once input has ended, the echo must keep coming: no byte for a whole
-// timeout means the server is not answering.
-asio::awaitable<void> drain_watchdog(pipe_state& state, std::chrono::milliseconds timeout) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
+// Nothing may wait forever: while we are sending, or once the input has
+// ended, something must move within the timeout. (Waiting for more input on
+// stdin is the user's business and never times out.)
+asio::awaitable<void> watchdog(pipe_state& state) {
+  const auto timeout = state.config.timeout;
+  auto& timer = state.watchdog_timer;
+  while (!state.echo_done) {
     timer.expires_after(std::max(timeout / 10, std::chrono::milliseconds(1)));
-    co_await timer.async_wait(asio::use_awaitable);
-    if (state.input_done && clock::now() - state.last_progress >= timeout) co_return;
+    auto [ec] = co_await timer.async_wait(nothrow);
+    if (state.echo_done || ec) co_return; // done, or cancelled because another part failed
+    if ((state.sending || state.input_done) && !state.echo_done && clock::now() - state.last_progress >= timeout)
+      state.fail(state.input_done ? "the echo stopped for " + seconds_text(timeout) + " after the input ended"
+                                  : "the server took no data and sent none for " + seconds_text(timeout));
   }
 }
 
@@ -87,12 +125,15 @@ asio::awaitable<int> pipe_mode(const client_config& config, spdlog::logger& log)
   if (config.protocol == transport::udp) co_return co_await udp_lines(config, input);
 
   auto socket = co_await connect_tcp(config, log);
-  pipe_state state{socket};
-  const auto outcome = co_await (copy_server_to_stdout(state) || copy_stdin_to_server(state, input) ||
-                                 drain_watchdog(state, config.timeout));
-  if (outcome.index() == 2)
-    throw client_error("tcp " + where(config) + ": the echo stopped for " + seconds_text(config.timeout) +
-                       " after the input ended");
+  pipe_state state{socket, config};
+  try {
+    co_await (copy_server_to_stdout(state) && copy_stdin_to_server(state, input) && watchdog(state));
+  } catch (...) {
+    // The others end by the cancellation the first failure causes, with
+    // exceptions of their own: the reason is the one recorded first.
+    if (state.failure) throw client_error(*state.failure);
+    throw;
+  }
   co_return 0;
 }
 
