@@ -103,6 +103,37 @@ class SwallowingTcpServer(_TcpServer):
             pass
 
 
+class FloodingTcpServer(_TcpServer):
+    """Answers every connection with bytes that never end (no newline)."""
+
+    def on_connection(self, conn):
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        chunk = b"x" * 65536
+        try:
+            while not self.stopped.is_set():
+                conn.sendall(chunk)
+        except OSError:
+            pass
+
+
+class DrippingTcpServer(_TcpServer):
+    """Echoes what it reads, then sends one more byte every 100 ms, forever."""
+
+    def on_connection(self, conn):
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+            while not self.stopped.wait(0.1):
+                conn.sendall(b".")
+        except OSError:
+            pass
+
+
 class SilentUdpSocket(_Base):
     """A bound UDP socket that never replies (so no ICMP error either)."""
 

@@ -13,8 +13,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, run  # noqa: E402
-from fake_servers import (PrefixingTcpServer, PrefixingUdpServer, ResettingTcpServer,  # noqa: E402
-                          SilentTcpServer, SilentUdpSocket, SwallowingTcpServer)
+from fake_servers import (DrippingTcpServer, FloodingTcpServer, PrefixingTcpServer,  # noqa: E402
+                          PrefixingUdpServer, ResettingTcpServer, SilentTcpServer, SilentUdpSocket,
+                          SwallowingTcpServer)
 
 HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -163,6 +164,28 @@ class PipeMode(ClientTestCase):
         self.assertEqual(out.stdout, b"from a file\n" * 1000)
 
 
+class MessageModeBounds(ClientTestCase):
+    def test_a_server_that_never_stops_sending(self):
+        server = self.fake(FloodingTcpServer())
+        started = time.monotonic()
+        out = run([CLIENT, "127.0.0.1", "-p", str(server.port), "-m", "hi", "--check", "--timeout", "2"], timeout=20)
+        self.assertLess(time.monotonic() - started, 5 * SLOW)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(b"stopped reading", out.stderr)
+        self.assertEqual(out.stdout, b"")
+
+    def test_a_server_that_drips_after_the_echo(self):
+        server = self.fake(DrippingTcpServer())
+        for check in ((), ("--check",)):
+            with self.subTest(check=check):
+                started = time.monotonic()
+                out = run([CLIENT, "127.0.0.1", "-p", str(server.port), "-m", "hi", "--timeout", "2", *check],
+                          timeout=20)
+                self.assertLess(time.monotonic() - started, 3 * SLOW, "the drip kept it alive")
+                self.assertEqual(out.returncode, 1 if check else 0, out.stderr)
+                self.assertTrue(out.stdout.startswith(b"hi"), out.stdout)
+
+
 class PipeModeFailures(ClientTestCase):
     """Every way a pipe can go wrong ends the client with exit 1 and the real
     reason, within the timeout; none is reported as success."""
@@ -256,10 +279,12 @@ class PipeModeFailures(ClientTestCase):
 
 
 class Interactive(ClientTestCase):
-    def spawn(self, *args):
+    def spawn(self, *args, port=None, stdout_path=None):
         pid, fd = pty.fork()
         if pid == 0:
-            os.execv(CLIENT, [CLIENT, "-p", str(self.srv.port), *args])
+            if stdout_path:
+                os.dup2(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+            os.execv(CLIENT, [CLIENT, "-p", str(port or self.srv.port), *args])
         self.addCleanup(self._reap, pid, fd)
         return pid, fd
 
@@ -309,6 +334,33 @@ class Interactive(ClientTestCase):
                     self.assertIn(b"hello there\r\nhello there\r\n", screen)
                     os.write(fd, b"q\n")
                     self.assertEqual(self.wait_exit(pid), 0)
+
+    def test_stdout_carries_only_the_replies(self):
+        # `echo-client > out`: the prompt belongs on the terminal, not in the file.
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"echo-client-out-{os.getpid()}")
+        self.addCleanup(os.remove, path)
+        pid, fd = self.spawn("127.0.0.1", stdout_path=path)
+        self.read_until(fd, b"> ")
+        os.write(fd, b"hello\n")
+        self.read_until(fd, b"> ")
+        os.write(fd, b"q\n")
+        self.assertEqual(self.wait_exit(pid), 0)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"hello\n")
+
+    def test_a_reply_without_end_of_line_is_bounded(self):
+        flood = self.fake(FloodingTcpServer())
+        pid, fd = self.spawn("127.0.0.1", "--timeout", "5", port=flood.port)
+        self.read_until(fd, b"> ")
+        os.write(fd, b"hi\n")
+        self.assertEqual(self.wait_exit(pid, 10), 1)
+
+    def test_bench_progress_line_is_ended_before_the_report(self):
+        pid, fd = self.spawn("127.0.0.1", "--bench", "--duration", "1", "--connections", "100")
+        screen = self.read_until(fd, b"mismatches  ", 20)
+        self.assertEqual(self.wait_exit(pid, 20), 0)
+        self.assertIn(b"[1s]", screen)  # a progress line was shown
+        self.assertRegex(screen, rb"(\r\x1b\[K|\n)tcp, 100 connection", screen)
 
     def test_quit_and_end_of_input_leave(self):
         pid, fd = self.spawn()

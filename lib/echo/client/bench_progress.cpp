@@ -35,7 +35,12 @@ asio::awaitable<void> show_progress(const bench_run& run) {
     else
       std::cerr << line.str() << '\n';
   }
-  if (terminal) std::cerr << "\r\033[K" << std::flush;
+}
+
+void end_progress_line() {
+  // Not at the end of show_progress(): it ends by cancellation, which may
+  // leave it by an exception before any line after its loop runs.
+  if (::isatty(STDERR_FILENO) == 1) std::cerr << "\r\033[K" << std::flush;
 }
 
 } // namespace echo

@@ -10,4 +10,8 @@ namespace echo {
 // updating line on a terminal (erased at the end), plain lines otherwise.
 boost::asio::awaitable<void> show_progress(const bench_run& run);
 
+// Erases the progress line on a terminal, so the report starts on a clean
+// line. Call once show_progress() has ended.
+void end_progress_line();
+
 } // namespace echo

@@ -16,6 +16,9 @@ namespace {
 
 using asio::ip::tcp;
 
+// How much longer than the line sent a reply line may be.
+constexpr std::size_t reply_slack = 64 * 1024;
+
 // Sends one line over TCP and reads back up to the echoed '\n'. `received`
 // keeps what came after it for the next line.
 asio::awaitable<std::string> tcp_line(tcp::socket& socket, std::string& received, const std::string& line,
@@ -25,12 +28,17 @@ asio::awaitable<std::string> tcp_line(tcp::socket& socket, std::string& received
   error_code ec;
   std::size_t n = 0;
   const bool answered = co_await finished_within(config.timeout, [&]() -> asio::awaitable<void> {
-    auto [read_ec, got] = co_await asio::async_read_until(socket, asio::dynamic_buffer(received), '\n', nothrow);
+    // Bounded: a server that never sends a newline cannot fill our memory.
+    auto [read_ec, got] = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(received, request.size() + reply_slack), '\n', nothrow);
     ec = read_ec;
     n = got;
   }());
   if (!answered) throw client_error("tcp " + where(config) + ": no reply within " + seconds_text(config.timeout));
   if (ec == asio::error::eof) throw client_error("tcp " + where(config) + ": the server closed the connection");
+  if (ec == asio::error::not_found)
+    throw client_error("tcp " + where(config) + ": the reply has no end of line within " +
+                       std::to_string(request.size() + reply_slack) + " bytes");
   if (ec) throw client_error("tcp " + where(config) + ": " + ec.message());
   std::string reply = received.substr(0, n - 1);
   received.erase(0, n);
@@ -55,7 +63,7 @@ asio::awaitable<int> interactive_mode(const client_config& config, spdlog::logge
 
   std::string received;
   for (;;) {
-    write_stdout("> ");
+    std::cerr << "> " << std::flush; // stdout carries only what the server sent back
     const auto line = co_await input.read_line();
     if (!line || *line == "q" || *line == "quit") break;
     // (Not `udp ? co_await a : co_await b`: GCC 12 miscompiles co_await in a conditional expression.)

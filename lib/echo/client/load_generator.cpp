@@ -48,6 +48,7 @@ asio::awaitable<void> drive(bench_run& run, std::vector<std::unique_ptr<Connecti
   // The progress line runs until the duration is over, then is cancelled
   // and awaited, so it never outlives the state it reads.
   co_await (sleep_until(run.start + run.bench.duration) || show_progress(run));
+  end_progress_line();
   run.sending = false;
   const auto stopped_sending = clock::now();
   for (auto& c : connections) c->wake();

@@ -17,8 +17,13 @@ using asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
 // After the whole message has come back, how long -m waits for the server
-// to close (or send more, as a server that changes the data may).
+// to close (or send more, as a server that changes the data may). A deadline,
+// not a pause: a server that drips bytes cannot stretch it.
 constexpr auto reply_grace = std::chrono::milliseconds(200);
+
+// A reply may differ from the message (the server changes the data), but
+// not without bound: past this many bytes more than were sent, it is no echo.
+constexpr std::size_t reply_slack = 64 * 1024;
 
 // -m over TCP: send, half-close, collect the reply until the server closes.
 asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::logger& log) {
@@ -28,28 +33,38 @@ asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::lo
   error_code ec;
   socket.shutdown(tcp::socket::shutdown_send, ec);
 
+  const auto fail = [&](const std::string& why) { return client_error("tcp " + where(config) + ": " + why); };
   std::string reply;
   std::array<char, 65536> chunk{};
+  auto deadline = clock::now() + config.timeout; // for the whole message to come back
+  bool complete = false;
   for (;;) {
-    const auto limit = reply.size() >= text.size() ? clock::duration(reply_grace) : config.timeout;
+    if (!complete && reply.size() >= text.size()) {
+      complete = true;
+      deadline = std::min(deadline, clock::now() + reply_grace);
+    }
+    const auto left = deadline - clock::now();
     std::size_t n = 0;
-    const bool done = co_await finished_within(limit, [&]() -> asio::awaitable<void> {
-      auto [read_ec, got] = co_await socket.async_read_some(asio::buffer(chunk), nothrow);
-      ec = read_ec;
-      n = got;
-    }());
+    const bool done = left > clock::duration::zero() && co_await finished_within(left, [&]() -> asio::awaitable<void> {
+                        auto [read_ec, got] = co_await socket.async_read_some(asio::buffer(chunk), nothrow);
+                        ec = read_ec;
+                        n = got;
+                      }());
     if (!done) {
-      if (reply.size() >= text.size()) break; // all back; the server just keeps the line open
-      throw client_error("tcp " + where(config) + ": no complete reply within " + seconds_text(config.timeout) +
-                         " (got " + std::to_string(reply.size()) + " of " + std::to_string(text.size()) + " bytes)");
+      if (complete) break; // all back; the server just keeps the line open (or drips)
+      throw fail("no complete reply within " + seconds_text(config.timeout) + " (got " + std::to_string(reply.size()) +
+                 " of " + std::to_string(text.size()) + " bytes)");
     }
     if (ec == asio::error::eof) break;
-    if (ec) throw client_error("tcp " + where(config) + ": " + ec.message());
+    if (ec) throw fail(ec.message());
+    if (reply.size() + n > text.size() + reply_slack)
+      throw fail("the server sent more than " + std::to_string(text.size() + reply_slack) + " bytes for a " +
+                 std::to_string(text.size()) + "-byte message; stopped reading");
     reply.append(chunk.data(), n);
   }
   if (reply.size() < text.size())
-    throw client_error("tcp " + where(config) + ": connection closed after " + std::to_string(reply.size()) + " of " +
-                       std::to_string(text.size()) + " bytes");
+    throw fail("connection closed after " + std::to_string(reply.size()) + " of " + std::to_string(text.size()) +
+               " bytes");
   co_return reply;
 }
 
