@@ -8,11 +8,12 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, run  # noqa: E402
+from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, needs_root, run  # noqa: E402
 from fake_servers import (DrippingTcpServer, FloodingTcpServer, PrefixingTcpServer,  # noqa: E402
                           PrefixingUdpServer, ResettingTcpServer, SilentTcpServer, SilentUdpSocket,
                           SwallowingTcpServer)
@@ -162,6 +163,45 @@ class PipeMode(ClientTestCase):
         with open(path, "rb") as f:
             out = subprocess.run([CLIENT, "-p", str(self.srv.port)], stdin=f, capture_output=True, timeout=30)
         self.assertEqual(out.stdout, b"from a file\n" * 1000)
+
+
+@needs_root("mounts another /etc/hosts in a private mount namespace")
+class LocalhostWithoutResolver(ClientTestCase):
+    """localhost is 127.0.0.1 and ::1 whatever /etc/hosts says (RFC 6761)."""
+
+    def with_hosts_file(self, content, *client_args):
+        fd, hosts = tempfile.mkstemp(prefix="echo-client-hosts-")
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        self.addCleanup(os.remove, hosts)
+        script = f'mount --bind "{hosts}" /etc/hosts && exec "$@"'
+        return run(["unshare", "--mount", "sh", "-c", script, "sh", CLIENT, *client_args])
+
+    def test_no_hosts_entry_at_all(self):
+        out = self.with_hosts_file("", "-p", str(self.srv.port), "-m", "hi", "--check")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, b"hi\n")
+
+    def test_server_on_ipv6_only_while_hosts_lists_ipv4_only(self):
+        from echo_harness import Server
+        v6 = Server("--port", "0", "--bind", "::1")
+        self.addCleanup(v6.close)
+        for proto in ("--tcp", "--udp"):
+            with self.subTest(proto=proto):
+                out = self.with_hosts_file("127.0.0.1 localhost\n", proto, "-p", str(v6.port), "-m", "hi",
+                                           "--check", "--timeout", "2")
+                self.assertEqual(out.returncode, 0, out.stderr)
+        out = self.with_hosts_file("", "sub.localhost", str(v6.port), "-m", "hi", "--check")
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+
+class NcStyleArguments(ClientTestCase):
+    def test_host_then_port(self):
+        for host in ("127.0.0.1", "::1", "localhost"):
+            with self.subTest(host=host):
+                out = run([CLIENT, host, str(self.srv.port), "-m", "nc style", "--check"])
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertEqual(out.stdout, b"nc style\n")
 
 
 class MessageModeBounds(ClientTestCase):

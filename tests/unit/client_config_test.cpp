@@ -80,10 +80,31 @@ TEST(ClientConfig, UsageErrorsNameTheOption) {
   EXPECT_NE(msg.find("--size"), std::string::npos) << msg;
   msg = usage_message({"--bench", "--source", "nowhere"});
   EXPECT_NE(msg.find("nowhere"), std::string::npos) << msg;
-  msg = usage_message({"a", "b"});
-  EXPECT_NE(msg.find("'b'"), std::string::npos) << msg;
+  msg = usage_message({"a", "b"}); // HOST PORT, and b is no port
+  EXPECT_NE(msg.find("PORT: 'b'"), std::string::npos) << msg;
+  msg = usage_message({"a", "1", "c"});
+  EXPECT_NE(msg.find("'c'"), std::string::npos) << msg;
   msg = usage_message({"--nope"});
   EXPECT_NE(msg.find("--nope"), std::string::npos) << msg;
+}
+
+TEST(ClientConfig, HostAndPortAsNcTakesThem) {
+  const auto c = parse({"127.0.0.1", "19020"});
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 19020);
+  EXPECT_EQ(parse({"::1", "7", "--udp"}).port, 7);
+  EXPECT_EQ(parse({"-p", "8", "example.org"}).port, 8);
+  EXPECT_NE(usage_message({"h", "7", "-p", "8"}).find("given twice"), std::string::npos);
+  EXPECT_NE(usage_message({"h", "0"}).find("PORT: '0'"), std::string::npos);
+  EXPECT_NE(usage_message({"h", "70000"}).find("PORT"), std::string::npos);
+}
+
+TEST(ClientConfig, SourceAddressesDoNotSwallowTheHost) {
+  // Each --source takes one address: a second one is the HOST, as the help says.
+  const auto c = parse({"--bench", "--source", "127.0.0.2", "--source", "127.0.0.3", "127.0.0.1"});
+  ASSERT_TRUE(c.bench);
+  EXPECT_EQ(c.bench->sources, (std::vector<std::string>{"127.0.0.2", "127.0.0.3"}));
+  EXPECT_EQ(c.host, "127.0.0.1");
 }
 
 TEST(ClientConfig, HelpAndVersion) {

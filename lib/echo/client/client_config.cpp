@@ -8,6 +8,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
+#include <charconv>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -42,7 +43,7 @@ po::options_description make_options() {
      "target messages per second over all connections; 0 = as fast as possible")
     ("source", po::value<std::vector<std::string>>()->value_name("ADDR")->composing(),
      "local address to connect from; repeat to spread connections over several "
-     "(e.g. 127.0.0.2 127.0.0.3 for more than one address's ephemeral ports)")
+     "(--source 127.0.0.2 --source 127.0.0.3: more than one address's ephemeral ports)")
     ("json", po::bool_switch(), "print the final report as one JSON object");
   // clang-format on
   general.add(bench);
@@ -51,9 +52,10 @@ po::options_description make_options() {
 
 std::string help_text(const po::options_description& opts) {
   std::ostringstream out;
-  out << "Usage: echo-client [--tcp | --udp] [HOST] [-p N] [options]\n\n"
-         "Talks to an echo server (RFC 862). HOST defaults to localhost; every address\n"
-         "it resolves to is tried in turn. Modes:\n"
+  out << "Usage: echo-client [--tcp | --udp] [HOST [PORT]] [-p N] [options]\n\n"
+         "Talks to an echo server (RFC 862). HOST defaults to localhost (127.0.0.1 and ::1,\n"
+         "without asking a resolver); every address it resolves to is tried in turn.\n"
+         "PORT, as nc takes it, or -p. Modes:\n"
          "  interactive  stdin is a terminal: type lines, see replies; q, quit or EOF leaves\n"
          "  pipe         stdin is not a terminal: TCP copies stdin to the server and the\n"
          "               echo to stdout (like nc); UDP sends each line as a datagram\n"
@@ -62,6 +64,14 @@ std::string help_text(const po::options_description& opts) {
          "Exit codes: 0 success, 1 failure (refused, timeout, mismatch), 2 usage error.\n\n"
       << opts;
   return out.str();
+}
+
+std::uint16_t parse_port_word(const std::string& word) {
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), value);
+  if (word.empty() || ec != std::errc{} || end != word.data() + word.size() || value < 1 || value > 65535)
+    throw usage_error("invalid value for PORT: '" + word + "' (expected 1 to 65535)");
+  return static_cast<std::uint16_t>(value);
 }
 
 } // namespace
@@ -86,13 +96,18 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   client_config config;
   if (vm["tcp"].as<bool>() && vm["udp"].as<bool>()) throw usage_error("--tcp and --udp exclude each other");
   config.protocol = vm["udp"].as<bool>() ? transport::udp : transport::tcp;
-  if (vm.count("host")) {
-    const auto& hosts = vm["host"].as<std::vector<std::string>>();
-    if (hosts.size() > 1) throw usage_error("one HOST only; also got '" + hosts[1] + "'");
-    config.host = hosts.front();
-    if (config.host.empty()) throw usage_error("invalid value for HOST: '' (expected a name or address)");
-  }
   config.port = options::integer<std::uint16_t>(vm, "port", 1, 65535);
+  if (vm.count("host")) {
+    // HOST, or HOST PORT as nc takes them.
+    const auto& words = vm["host"].as<std::vector<std::string>>();
+    if (words.size() > 2) throw usage_error("unexpected argument '" + words[2] + "' (expected [HOST [PORT]])");
+    config.host = words.front();
+    if (config.host.empty()) throw usage_error("invalid value for HOST: '' (expected a name or address)");
+    if (words.size() == 2) {
+      if (!vm["port"].defaulted()) throw usage_error("the port is given twice: as PORT '" + words[1] + "' and -p");
+      config.port = parse_port_word(words[1]);
+    }
+  }
   if (vm.count("message")) config.message = vm["message"].as<std::string>();
   config.check = vm["check"].as<bool>();
   if (config.check && !config.message) throw usage_error("--check needs -m/--message TEXT");
