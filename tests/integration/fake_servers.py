@@ -134,6 +134,30 @@ class DrippingTcpServer(_TcpServer):
             pass
 
 
+class DoublingTcpServer(_TcpServer):
+    """An 'echo' that sends everything back twice."""
+
+    def on_connection(self, conn):
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data + data)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class FullBacklogServer(_Base):
+    """Listens with a backlog of one and never accepts: once its queue is
+    full, new connections get no answer at all."""
+
+    def __init__(self, host="127.0.0.1"):
+        super().__init__(socket.SOCK_STREAM, host)
+        self.sock.listen(1)
+
+
 class SilentUdpSocket(_Base):
     """A bound UDP socket that never replies (so no ICMP error either)."""
 

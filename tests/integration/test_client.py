@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -14,9 +15,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, needs_root, run  # noqa: E402
-from fake_servers import (DrippingTcpServer, FloodingTcpServer, PrefixingTcpServer,  # noqa: E402
-                          PrefixingUdpServer, ResettingTcpServer, SilentTcpServer, SilentUdpSocket,
-                          SwallowingTcpServer)
+from fake_servers import (DoublingTcpServer, DrippingTcpServer, FloodingTcpServer,  # noqa: E402
+                          FullBacklogServer, PrefixingTcpServer, PrefixingUdpServer, ResettingTcpServer,
+                          SilentTcpServer, SilentUdpSocket, SwallowingTcpServer)
 
 HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -457,6 +458,38 @@ class Bench(ClientTestCase):
                 self.assertEqual(report["requests"], 10)
                 self.assertEqual(report["errors"], 0)
                 self.assertLess(elapsed, 4 * SLOW, "the run outlived its duration")
+
+    def test_every_connection_has_a_connect_timeout(self):
+        server = self.fake(FullBacklogServer())
+        started = time.monotonic()
+        out = run([CLIENT, "127.0.0.1", "-p", str(server.port), "--bench", "--connections", "5", "--duration", "1",
+                   "--timeout", "2", "--json"], timeout=60)
+        self.assertLess(time.monotonic() - started, 15 * SLOW)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertGreaterEqual(json.loads(out.stdout)["errors"], 3)
+
+    def test_a_server_that_echoes_twice_does_not_freeze_it(self):
+        server = self.fake(DoublingTcpServer())
+        started = time.monotonic()
+        out = run([CLIENT, "127.0.0.1", "-p", str(server.port), "--bench", "--duration", "1", "--timeout", "2",
+                   "--json"], timeout=60)
+        self.assertLess(time.monotonic() - started, 10 * SLOW)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertGreater(json.loads(out.stdout)["mismatches"], 0)
+
+    def test_ctrl_c_prints_the_partial_report(self):
+        client = subprocess.Popen([CLIENT, "127.0.0.1", "-p", str(self.srv.port), "--bench", "--duration", "60",
+                                   "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(client.kill)
+        started = time.monotonic()
+        self.assertIn(b"[1s]", client.stderr.readline())  # running: the first progress line
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=15 * SLOW)
+        self.assertLess(time.monotonic() - started, 20 * SLOW)
+        self.assertEqual(client.returncode, 0, err)
+        report = json.loads(out)
+        self.assertGreater(report["requests"], 0)
+        self.assertLess(report["seconds"], 30)
 
     def test_bench_detects_changed_bytes(self):
         server = self.fake(PrefixingTcpServer(prefix=b"!"))

@@ -6,8 +6,13 @@
 #include "echo/client/udp_bench_connection.hpp"
 #include "echo/common/endpoint_format.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include "echo/client/deadline.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -23,6 +28,12 @@ void bind_source(Socket& socket, const bench_config& bench, std::size_t index) {
   if (bench.sources.empty()) return;
   const auto address = asio::ip::make_address(bench.sources[index % bench.sources.size()]);
   socket.bind(typename Socket::endpoint_type(address, 0));
+}
+
+// Completes on Ctrl-C (or SIGTERM): the run stops early and still reports.
+asio::awaitable<void> interrupted(asio::signal_set& signals) {
+  auto [ec, signo] = co_await signals.async_wait(nothrow);
+  if (!ec) std::cerr << "\ninterrupted: stopping and reporting what ran (again to exit at once)\n";
 }
 
 asio::awaitable<void> sleep_until(clock::time_point when) {
@@ -45,10 +56,15 @@ asio::awaitable<void> drive(bench_run& run, std::vector<std::unique_ptr<Connecti
   run.last_completion = run.start;
   for (auto& c : connections) run.running += c->start(done);
 
-  // The progress line runs until the duration is over, then is cancelled
-  // and awaited, so it never outlives the state it reads.
-  co_await (sleep_until(run.start + run.bench.duration) || show_progress(run));
+  // The progress line runs until the duration is over (or Ctrl-C), then is
+  // cancelled and awaited, so it never outlives the state it reads.
+  asio::signal_set interrupt(executor, SIGINT, SIGTERM);
+  co_await (sleep_until(run.start + run.bench.duration) || show_progress(run) || interrupted(interrupt));
   end_progress_line();
+  // From now on a second Ctrl-C ends the process at once.
+  interrupt.async_wait([](const error_code& ec, int signo) {
+    if (!ec) std::_Exit(128 + signo);
+  });
   run.sending = false;
   const auto stopped_sending = clock::now();
   for (auto& c : connections) c->wake();
@@ -85,8 +101,13 @@ asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
       }
     }
     if (!ec) {
-      auto [connect_ec] = co_await socket.async_connect(target, nothrow);
-      ec = connect_ec;
+      // Every connection has a deadline: a listener whose accept queue is
+      // full drops SYNs, and the kernel would retry for minutes.
+      const bool done = co_await finished_within(run.config.timeout, [&]() -> asio::awaitable<void> {
+        auto [connect_ec] = co_await socket.async_connect(target, nothrow);
+        ec = connect_ec;
+      }());
+      if (!done) ec = asio::error::timed_out;
     }
     if (ec) {
       ++run.report.errors;

@@ -31,7 +31,9 @@ asio::awaitable<void> tcp_bench_connection::write_loop() {
     const auto when = due(sent_);
     if (paced() && !co_await pace_until(when)) break;
     sent_at_[sent_ % pipeline] = when;
+    writing_ = true; // its echo may start before the write completes
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(run_.message(sent_), size), nothrow);
+    writing_ = false;
     if (ec) co_return fail();
     ++sent_;
   }
@@ -65,6 +67,13 @@ void tcp_bench_connection::consume(const std::byte* data, std::size_t n, clock::
     data += take;
     n -= take;
     if (offset + take == size) {
+      if (message >= sent_ + (writing_ ? 1 : 0)) {
+        // More came back than was sent (a server that echoes twice): no
+        // later byte can be matched to a message, so the connection fails.
+        ++run_.report.mismatches;
+        fail();
+        return;
+      }
       if (message_ok_) {
         run_.completed(sent_at_[message % run_.bench.pipeline], now);
         ++verified_;

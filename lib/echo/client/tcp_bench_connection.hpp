@@ -29,6 +29,7 @@ private:
   std::uint64_t completed_ = 0;
   std::uint64_t received_ = 0;
   bool message_ok_ = true;
+  bool writing_ = false; // a message's write is under way
 };
 
 } // namespace echo
