@@ -158,6 +158,31 @@ class FullBacklogServer(_Base):
         self.sock.listen(1)
 
 
+class LateUdpServer(_Base):
+    """Echoes each datagram `delay` seconds late."""
+
+    def __init__(self, delay=1.5, host="127.0.0.1"):
+        super().__init__(socket.SOCK_DGRAM, host)
+        self.delay = delay
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except OSError:
+                return
+            timer = threading.Timer(self.delay, self._reply, args=(data, peer))
+            timer.daemon = True
+            timer.start()
+
+    def _reply(self, data, peer):
+        try:
+            self.sock.sendto(data, peer)
+        except OSError:
+            pass
+
+
 class SilentUdpSocket(_Base):
     """A bound UDP socket that never replies (so no ICMP error either)."""
 

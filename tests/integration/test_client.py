@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, needs_root, run  # noqa: E402
 from fake_servers import (DoublingTcpServer, DrippingTcpServer, FloodingTcpServer,  # noqa: E402
-                          FullBacklogServer, PrefixingTcpServer, PrefixingUdpServer, ResettingTcpServer,
+                          FullBacklogServer, LateUdpServer, PrefixingTcpServer, PrefixingUdpServer, ResettingTcpServer,
                           SilentTcpServer, SilentUdpSocket, SwallowingTcpServer)
 
 HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -402,6 +402,27 @@ class Interactive(ClientTestCase):
         self.assertEqual(self.wait_exit(pid, 20), 0)
         self.assertIn(b"[1s]", screen)  # a progress line was shown
         self.assertRegex(screen, rb"(\r\x1b\[K|\n)tcp, 100 connection", screen)
+
+    def test_udp_lost_and_late_replies(self):
+        # Every reply comes 1.5 s late against a 1 s timeout: each line is
+        # reported lost, the session goes on, and no late echo is printed as
+        # the answer to a later line.
+        late = self.fake(LateUdpServer(delay=1.5))
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"echo-client-udp-out-{os.getpid()}")
+        self.addCleanup(os.remove, path)
+        pid, fd = self.spawn("--udp", "127.0.0.1", "--timeout", "1", port=late.port, stdout_path=path)
+        screen = self.read_until(fd, b"> ")
+        for line in (b"aaa", b"bbb", b"ccc"):
+            os.write(fd, line + b"\n")
+            seen = self.read_until(fd, b"lost", 10)
+            if b"> " not in seen[seen.rfind(b"lost"):]:
+                seen += self.read_until(fd, b"> ", 10)
+            screen += seen
+        time.sleep(1.6)  # let the last late echo arrive (what is being tested), then one more line
+        os.write(fd, b"q\n")
+        self.assertEqual(self.wait_exit(pid), 1)  # replies were lost
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"", screen)
 
     def test_quit_and_end_of_input_leave(self):
         pid, fd = self.spawn()

@@ -62,20 +62,28 @@ asio::awaitable<int> interactive_mode(const client_config& config, spdlog::logge
   }
 
   std::string received;
+  std::size_t lost = 0;
   for (;;) {
     std::cerr << "> " << std::flush; // stdout carries only what the server sent back
     const auto line = co_await input.read_line();
     if (!line || *line == "q" || *line == "quit") break;
     // (Not `udp ? co_await a : co_await b`: GCC 12 miscompiles co_await in a conditional expression.)
     std::string reply;
-    if (udp)
-      reply = co_await udp->exchange(*line);
-    else
+    if (udp) {
+      // A lost datagram is UDP's right: say so and go on.
+      try {
+        reply = co_await udp->exchange(*line);
+      } catch (const client_error& e) {
+        ++lost;
+        std::cerr << "echo-client: " << e.what() << " (lost; go on, or q to leave)\n";
+        continue;
+      }
+    } else
       reply = co_await tcp_line(*socket, received, *line, config);
     write_stdout(reply);
     write_stdout("\n");
   }
-  co_return 0;
+  co_return lost == 0 ? 0 : 1;
 }
 
 } // namespace echo

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/udp.hpp>
 
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,7 +14,9 @@
 namespace echo {
 
 // UDP request and reply for the client's modes: one datagram out, its echo
-// back, trying each address HOST resolved to in turn.
+// back, trying each address HOST resolved to in turn. A reply that comes
+// after its line was given up on is never taken as the answer to a later
+// line: it is reported on stderr and ignored.
 class udp_exchanger {
 public:
   udp_exchanger(std::vector<boost::asio::ip::udp::endpoint> endpoints, const client_config& config);
@@ -24,10 +27,20 @@ public:
   boost::asio::awaitable<std::string> exchange(std::string_view payload);
 
 private:
+  // The last lines given up on, to recognise their late echoes.
+  static constexpr std::size_t max_lost_remembered = 16;
+
+  void discard_late_replies();
+  void report_late(std::string_view reply);
+  bool is_lost(std::string_view reply) const;
+  void remember_lost(std::string_view payload);
+
   std::vector<boost::asio::ip::udp::endpoint> endpoints_;
   const client_config& config_;
   std::optional<boost::asio::ip::udp::socket> socket_;
   std::size_t current_ = 0;
+  std::vector<char> reply_;
+  std::deque<std::string> lost_;
 };
 
 } // namespace echo
