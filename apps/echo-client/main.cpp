@@ -4,11 +4,30 @@
 #include "echo/common/logging.hpp"
 #include "echo/common/usage_error.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <iostream>
 #include <string>
 #include <vector>
 
+// A program started with stdin, stdout or stderr closed (`echo-client <&-`)
+// would hand those numbers to its own sockets and descriptors, and then read
+// or write them as if they were the terminal: give each closed one /dev/null.
+void open_missing_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null != -1 && null != fd) {
+      ::dup2(null, fd);
+      ::close(null);
+    }
+  }
+}
+
 int main(int argc, char* argv[]) {
+  open_missing_standard_descriptors();
   echo::client_command command;
   try {
     command = echo::parse_client_config(std::vector<std::string>(argv + 1, argv + argc));

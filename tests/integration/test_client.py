@@ -197,6 +197,29 @@ class LocalhostWithoutResolver(ClientTestCase):
 
 
 class NcStyleArguments(ClientTestCase):
+    def test_closed_stdin_sends_nothing_and_ends(self):
+        # `echo-client <&-`: descriptor 0 must not become one of its own
+        # sockets (it used to send 8 bytes of an internal counter and hang).
+        started = time.monotonic()
+        out = run(["sh", "-c", f'exec "{CLIENT}" 127.0.0.1 -p {self.srv.port} --timeout 2 <&-'], timeout=20)
+        self.assertLess(time.monotonic() - started, 10 * SLOW)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, b"")
+
+    def test_address_family_and_verbose(self):
+        from echo_harness import Server
+        v6 = Server("--port", "0", "--bind", "::1")
+        self.addCleanup(v6.close)
+        out = run([CLIENT, "-6", "localhost", str(v6.port), "-m", "six", "--check", "-v"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(b"connected to [::1]", out.stderr)  # -v says where
+        out = run([CLIENT, "-4", "localhost", str(v6.port), "-m", "four", "--timeout", "2"])
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(b"refused", out.stderr)
+        out = run([CLIENT, "-6", "127.0.0.1", str(v6.port), "-m", "x"])
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"no IPv6 address", out.stderr)
+
     def test_host_then_port(self):
         for host in ("127.0.0.1", "::1", "localhost"):
             with self.subTest(host=host):
@@ -511,6 +534,15 @@ class Bench(ClientTestCase):
         report = json.loads(out)
         self.assertGreater(report["requests"], 0)
         self.assertLess(report["seconds"], 30)
+
+    def test_heavy_udp_loss_names_the_rate_limit(self):
+        from echo_harness import Server
+        limited = Server("--udp", "--port", "0", "--bind", "127.0.0.1", "--udp-rate-limit", "100")
+        self.addCleanup(limited.close)
+        out = run([CLIENT, "--udp", "127.0.0.1", str(limited.port), "--bench", "--connections", "4", "--duration",
+                   "1", "--timeout", "0.2", "--pipeline", "8"], timeout=60)
+        self.assertIn(b"lost", out.stdout)
+        self.assertIn(b"--udp-rate-limit", out.stderr)
 
     def test_bench_detects_changed_bytes(self):
         server = self.fake(PrefixingTcpServer(prefix=b"!"))

@@ -26,6 +26,9 @@ po::options_description make_options() {
     ("message,m", po::value<std::string>()->value_name("TEXT"), "send TEXT, print the reply, exit")
     ("check", po::bool_switch(), "with -m: exit 1 unless the reply equals TEXT (a health probe)")
     ("timeout", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
+    (",4", po::bool_switch(), "use IPv4 addresses only")
+    (",6", po::bool_switch(), "use IPv6 addresses only")
+    ("verbose,v", po::bool_switch(), "say which address it connected to (--log-level info)")
     ("log-level", po::value<std::string>()->value_name("L")->default_value("warn"),
      "trace, debug, info, warn, error, critical, off (logs go to stderr)")
     ("help,h", "print this help and exit")
@@ -113,6 +116,10 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   if (config.check && !config.message) throw usage_error("--check needs -m/--message TEXT");
   config.timeout = options::seconds(vm, "timeout", 0.001);
   config.log_level = options::parsed(vm, "log-level", parse_log_level);
+  if (vm["verbose"].as<bool>() && vm["log-level"].defaulted()) config.log_level = spdlog::level::info;
+  if (vm["-4"].as<bool>() && vm["-6"].as<bool>()) throw usage_error("-4 and -6 exclude each other");
+  if (vm["-4"].as<bool>()) config.family = address_family::v4;
+  if (vm["-6"].as<bool>()) config.family = address_family::v6;
 
   const bool bench_options_given = !vm["connections"].defaulted() || !vm["size"].defaulted() ||
                                    !vm["duration"].defaulted() || !vm["pipeline"].defaulted() ||

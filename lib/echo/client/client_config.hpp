@@ -11,6 +11,7 @@
 namespace echo {
 
 enum class transport { tcp, udp };
+enum class address_family { any, v4, v6 };
 
 // What the load generator is asked to do (--bench).
 struct bench_config {
@@ -34,6 +35,7 @@ struct client_config {
   std::chrono::milliseconds timeout{5000};
   std::optional<bench_config> bench;
   spdlog::level::level_enum log_level = spdlog::level::warn;
+  address_family family = address_family::any; // -4, -6
 };
 
 struct client_command {

@@ -32,14 +32,24 @@ std::vector<typename Protocol::endpoint> loopback_endpoints(std::uint16_t port) 
 }
 
 // Every address HOST names, in the resolver's order.
+// (-4 and -6 keep one family.)
 template <class Protocol>
 asio::awaitable<std::vector<typename Protocol::endpoint>> resolve(const client_config& config) {
-  if (is_localhost(config.host)) co_return loopback_endpoints<Protocol>(config.port);
-  typename Protocol::resolver resolver(co_await asio::this_coro::executor);
-  auto [ec, results] = co_await resolver.async_resolve(config.host, std::to_string(config.port), nothrow);
-  if (ec) throw client_error("cannot resolve " + config.host + ": " + ec.message());
   std::vector<typename Protocol::endpoint> endpoints;
-  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  if (is_localhost(config.host)) {
+    endpoints = loopback_endpoints<Protocol>(config.port);
+  } else {
+    typename Protocol::resolver resolver(co_await asio::this_coro::executor);
+    auto [ec, results] = co_await resolver.async_resolve(config.host, std::to_string(config.port), nothrow);
+    if (ec) throw client_error("cannot resolve " + config.host + ": " + ec.message());
+    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  }
+  if (config.family != address_family::any) {
+    const bool v4 = config.family == address_family::v4;
+    std::erase_if(endpoints, [v4](const auto& e) { return e.address().is_v4() != v4; });
+    if (endpoints.empty())
+      throw client_error("cannot resolve " + config.host + ": no " + (v4 ? "IPv4" : "IPv6") + " address");
+  }
   co_return endpoints;
 }
 
@@ -58,7 +68,7 @@ asio::awaitable<tcp::socket> connect_tcp(const client_config& config, spdlog::lo
     }());
     if (done && !ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      log.debug("connected to {}", endpoint);
+      log.info("connected to {}", endpoint);
       co_return socket;
     }
     last_error = done ? ec.message() : "timed out after " + seconds_text(config.timeout);

@@ -146,6 +146,12 @@ asio::awaitable<int> run_load_generator(const client_config& config, spdlog::log
   else
     co_await bench_udp(run);
   std::cout << (bench.json ? format_json(run.report) : format_text(run.report)) << std::flush;
+  const auto& r = run.report;
+  if (config.protocol == transport::udp && r.lost * 10 > r.lost + r.requests)
+    std::cerr << "echo-client: " << r.lost << " of " << r.lost + r.requests
+              << " datagrams lost. If the server is echo-server, its --udp-rate-limit (by default 1000 a second "
+                 "per source address) is the likely cause: run it with --udp-rate-limit 0, or spread the load "
+                 "with --source\n";
   const bool ok = run.report.errors == 0 && run.report.mismatches == 0 && run.report.requests > 0;
   co_return ok ? 0 : 1;
 }
