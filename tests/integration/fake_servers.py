@@ -43,110 +43,87 @@ class _TcpServer(_Base):
         pass
 
 
+class _ThreadedTcpServer(_TcpServer):
+    """Serves each connection on a thread of its own, in serve(conn)."""
+
+    def on_connection(self, conn):
+        threading.Thread(target=self._serve_quietly, args=(conn,), daemon=True).start()
+
+    def _serve_quietly(self, conn):
+        try:
+            self.serve(conn)
+        except OSError:
+            pass
+
+
 class SilentTcpServer(_TcpServer):
     """Accepts connections, never reads or answers."""
 
 
-class PrefixingTcpServer(_TcpServer):
+class PrefixingTcpServer(_ThreadedTcpServer):
     """An 'echo' that changes the data: every chunk comes back prefixed."""
 
     def __init__(self, prefix=b"echo: ", host="127.0.0.1"):
         self.prefix = prefix
         super().__init__(host)
 
-    def on_connection(self, conn):
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            while data := conn.recv(65536):
-                conn.sendall(self.prefix + data)
-            conn.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+    def serve(self, conn):
+        while data := conn.recv(65536):
+            conn.sendall(self.prefix + data)
+        conn.shutdown(socket.SHUT_WR)
 
 
-class ResettingTcpServer(_TcpServer):
+class ResettingTcpServer(_ThreadedTcpServer):
     """Echoes the first `limit` bytes, then resets the connection."""
 
     def __init__(self, limit=100_000, host="127.0.0.1"):
         self.limit = limit
         super().__init__(host)
 
-    def on_connection(self, conn):
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            echoed = 0
-            while echoed < self.limit and (data := conn.recv(min(65536, self.limit - echoed))):
-                conn.sendall(data)
-                echoed += len(data)
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-        except OSError:
-            pass
+    def serve(self, conn):
+        echoed = 0
+        while echoed < self.limit and (data := conn.recv(min(65536, self.limit - echoed))):
+            conn.sendall(data)
+            echoed += len(data)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
 
 
-class SwallowingTcpServer(_TcpServer):
+class SwallowingTcpServer(_ThreadedTcpServer):
     """Reads everything until the client half-closes, answers nothing, closes."""
 
-    def on_connection(self, conn):
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            while conn.recv(65536):
-                pass
-            conn.close()
-        except OSError:
+    def serve(self, conn):
+        while conn.recv(65536):
             pass
+        conn.close()
 
 
-class FloodingTcpServer(_TcpServer):
+class FloodingTcpServer(_ThreadedTcpServer):
     """Answers every connection with bytes that never end (no newline)."""
 
-    def on_connection(self, conn):
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
+    def serve(self, conn):
         chunk = b"x" * 65536
-        try:
-            while not self.stopped.is_set():
-                conn.sendall(chunk)
-        except OSError:
-            pass
+        while not self.stopped.is_set():
+            conn.sendall(chunk)
 
 
-class DrippingTcpServer(_TcpServer):
+class DrippingTcpServer(_ThreadedTcpServer):
     """Echoes what it reads, then sends one more byte every 100 ms, forever."""
 
-    def on_connection(self, conn):
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            while data := conn.recv(65536):
-                conn.sendall(data)
-            while not self.stopped.wait(0.1):
-                conn.sendall(b".")
-        except OSError:
-            pass
+    def serve(self, conn):
+        while data := conn.recv(65536):
+            conn.sendall(data)
+        while not self.stopped.wait(0.1):
+            conn.sendall(b".")
 
 
-class DoublingTcpServer(_TcpServer):
+class DoublingTcpServer(_ThreadedTcpServer):
     """An 'echo' that sends everything back twice."""
 
-    def on_connection(self, conn):
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            while data := conn.recv(65536):
-                conn.sendall(data + data)
-            conn.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+    def serve(self, conn):
+        while data := conn.recv(65536):
+            conn.sendall(data + data)
+        conn.shutdown(socket.SHUT_WR)
 
 
 class FullBacklogServer(_Base):

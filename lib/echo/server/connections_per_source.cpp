@@ -1,5 +1,7 @@
 #include "echo/server/connections_per_source.hpp"
 
+#include "echo/server/address_key.hpp"
+
 #include <cstring>
 #include <functional>
 #include <string_view>
@@ -7,11 +9,9 @@
 namespace echo {
 
 connections_per_source::key_type connections_per_source::key_of(const boost::asio::ip::address& address) noexcept {
-  auto v6 =
-      address.is_v4() ? boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, address.to_v4()) : address.to_v6();
-  if (v6.is_v4_mapped()) return v6.to_bytes();
-  auto bytes = v6.to_bytes();
-  std::memset(bytes.data() + 8, 0, 8); // the /64
+  auto bytes = address_key(address);
+  const bool v4 = address.is_v4() || address.to_v6().is_v4_mapped();
+  if (!v4) std::memset(bytes.data() + 8, 0, 8); // an IPv6 client is its /64
   return bytes;
 }
 

@@ -1,5 +1,7 @@
 #include "echo/server/loop_damper.hpp"
 
+#include "echo/server/address_key.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -12,10 +14,7 @@ namespace {
 constexpr std::size_t fingerprinted_bytes = 64;
 
 std::array<unsigned char, 18> key_of(const boost::asio::ip::udp::endpoint& peer) {
-  const auto address = peer.address();
-  const auto bytes = address.is_v4()
-                         ? boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, address.to_v4()).to_bytes()
-                         : address.to_v6().to_bytes();
+  const auto bytes = address_key(peer.address());
   std::array<unsigned char, 18> key{};
   std::memcpy(key.data(), bytes.data(), bytes.size());
   key[16] = static_cast<unsigned char>(peer.port() >> 8);

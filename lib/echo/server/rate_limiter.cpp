@@ -1,18 +1,13 @@
 #include "echo/server/rate_limiter.hpp"
 
+#include "echo/server/address_key.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <span>
 
 namespace echo {
 namespace {
-
-// IPv4 and IPv4-mapped IPv6 share one key, so a dual-stack socket counts a
-// v4 client once however it is spelled.
-std::array<unsigned char, 16> key_of(const boost::asio::ip::address& address) {
-  if (address.is_v4()) return boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, address.to_v4()).to_bytes();
-  return address.to_v6().to_bytes();
-}
 
 // What a source new to the table (or back after an eviction) may send at
 // once: a handful of datagrams, so a client's first few quick exchanges are
@@ -27,7 +22,7 @@ rate_limiter::rate_limiter(std::uint32_t rate, std::uint32_t burst, std::size_t 
 
 bool rate_limiter::allow(const boost::asio::ip::address& source, clock::time_point now) {
   if (rate_ == 0) return true;
-  const auto key = key_of(source);
+  const auto key = address_key(source);
   const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(set_of(source) * ways);
   const auto last = first + ways;
 
@@ -49,7 +44,7 @@ bool rate_limiter::allow(const boost::asio::ip::address& source, clock::time_poi
 }
 
 std::size_t rate_limiter::set_of(const boost::asio::ip::address& source) const noexcept {
-  const auto key = key_of(source);
+  const auto key = address_key(source);
   return static_cast<std::size_t>(hash_(std::as_bytes(std::span(key)))) & set_mask_;
 }
 
