@@ -1,6 +1,7 @@
 #include "echo/server/loop_damper.hpp"
 
 #include "echo/server/address_key.hpp"
+#include "echo/server/set_associative.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -36,32 +37,27 @@ bool loop_damper::allow(const boost::asio::ip::udp::endpoint& peer, std::span<co
                         clock::time_point now) {
   const auto key = key_of(peer);
   const auto set = static_cast<std::size_t>(hash_(std::as_bytes(std::span(key)))) & set_mask_;
-  const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(set * ways);
-  const auto last = first + ways;
   const auto print = fingerprint(datagram);
 
-  auto found = std::find_if(first, last, [&](const slot& s) { return s.used && s.key == key; });
-  if (found == last) {
-    found = std::min_element(first, last, [](const slot& a, const slot& b) {
-      if (a.used != b.used) return !a.used;
-      return a.last_echo < b.last_echo;
-    });
-    *found = slot{};
-    found->key = key;
-    found->used = true;
+  bool known = false;
+  auto& peer_slot = find_or_evict(std::span(slots_).subspan(set * ways, ways), key, known);
+  if (!known) {
+    peer_slot = slot{};
+    peer_slot.key = key;
+    peer_slot.used = true;
   } else {
-    const bool quick = now - found->last_echo < reflection_window;
-    const bool ours = std::find(found->sent.begin(), found->sent.end(), print) != found->sent.end();
+    const bool quick = now - peer_slot.last < reflection_window;
+    const bool ours = std::find(peer_slot.sent.begin(), peer_slot.sent.end(), print) != peer_slot.sent.end();
     if (quick && ours) {
-      if (found->streak < UINT16_MAX) ++found->streak;
-      if (found->streak > max_reflections) return false; // not answered: nothing more to reflect
+      if (peer_slot.streak < UINT16_MAX) ++peer_slot.streak;
+      if (peer_slot.streak > max_reflections) return false; // not answered: nothing more to reflect
     } else {
-      found->streak = 0;
+      peer_slot.streak = 0;
     }
   }
-  found->sent[found->next] = print;
-  found->next = static_cast<std::uint8_t>((found->next + 1) % remembered);
-  found->last_echo = now;
+  peer_slot.sent[peer_slot.next] = print;
+  peer_slot.next = static_cast<std::uint8_t>((peer_slot.next + 1) % remembered);
+  peer_slot.last = now;
   return true;
 }
 

@@ -54,7 +54,7 @@ private:
     std::uint8_t next = 0;    // where the next fingerprint goes
     std::uint16_t streak = 0; // reflections in a row
     std::array<std::uint32_t, remembered> sent{};
-    clock::time_point last_echo{};
+    clock::time_point last{}; // our last echo to it
   };
 
   std::uint32_t fingerprint(std::span<const std::byte> datagram) const noexcept;

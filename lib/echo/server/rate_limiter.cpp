@@ -1,6 +1,7 @@
 #include "echo/server/rate_limiter.hpp"
 
 #include "echo/server/address_key.hpp"
+#include "echo/server/set_associative.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -23,23 +24,17 @@ rate_limiter::rate_limiter(std::uint32_t rate, std::uint32_t burst, std::size_t 
 bool rate_limiter::allow(const boost::asio::ip::address& source, clock::time_point now) {
   if (rate_ == 0) return true;
   const auto key = address_key(source);
-  const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(set_of(source) * ways);
-  const auto last = first + ways;
-
-  auto found = std::find_if(first, last, [&](const slot& s) { return s.used && s.key == key; });
-  if (found == last) {
-    found = std::min_element(first, last, [](const slot& a, const slot& b) {
-      if (a.used != b.used) return !a.used;
-      return a.last < b.last;
-    });
-    *found = slot{key, true, std::min(first_allowance, burst_), now};
+  bool tracked = false;
+  auto& entry = find_or_evict(std::span(slots_).subspan(set_of(source) * ways, ways), key, tracked);
+  if (!tracked) {
+    entry = slot{key, true, std::min(first_allowance, burst_), now};
   } else {
-    const std::chrono::duration<double> elapsed = now - found->last;
-    found->tokens = std::min(burst_, found->tokens + elapsed.count() * rate_);
-    found->last = now;
+    const std::chrono::duration<double> elapsed = now - entry.last;
+    entry.tokens = std::min(burst_, entry.tokens + elapsed.count() * rate_);
+    entry.last = now;
   }
-  if (found->tokens < 1.0) return false;
-  found->tokens -= 1.0;
+  if (entry.tokens < 1.0) return false;
+  entry.tokens -= 1.0;
   return true;
 }
 
