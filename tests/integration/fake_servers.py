@@ -126,6 +126,29 @@ class DoublingTcpServer(_ThreadedTcpServer):
         conn.shutdown(socket.SHUT_WR)
 
 
+class CloseOnHalfCloseServer(_ThreadedTcpServer):
+    """Like `ncat -e /bin/cat` seen from outside: it echoes after a moment,
+    but a client's half-close makes it close at once, without answering."""
+
+    def serve(self, conn):
+        conn.settimeout(0.3)
+        pending = b""
+        while True:
+            try:
+                data = conn.recv(65536)
+            except socket.timeout:
+                if pending:
+                    conn.sendall(pending)
+                    pending = b""
+                if self.stopped.is_set():
+                    return
+                continue
+            if not data:  # half-close: gone, whatever was owed
+                conn.close()
+                return
+            pending += data
+
+
 class FullBacklogServer(_Base):
     """Listens with a backlog of one and never accepts: once its queue is
     full, new connections get no answer at all."""

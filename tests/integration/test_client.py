@@ -15,9 +15,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, needs_root, run  # noqa: E402
-from fake_servers import (DoublingTcpServer, DrippingTcpServer, FloodingTcpServer,  # noqa: E402
-                          FullBacklogServer, LateUdpServer, PrefixingTcpServer, PrefixingUdpServer, ResettingTcpServer,
-                          SilentTcpServer, SilentUdpSocket, SwallowingTcpServer)
+from fake_servers import (CloseOnHalfCloseServer, DoublingTcpServer, DrippingTcpServer,  # noqa: E402
+                          FloodingTcpServer, FullBacklogServer, LateUdpServer, PrefixingTcpServer,
+                          PrefixingUdpServer, ResettingTcpServer, SilentTcpServer, SilentUdpSocket,
+                          SwallowingTcpServer)
 
 HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -226,6 +227,22 @@ class NcStyleArguments(ClientTestCase):
                 out = run([CLIENT, host, str(self.srv.port), "-m", "nc style", "--check"])
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertEqual(out.stdout, b"nc style\n")
+
+
+class MessageModeNoShutdown(ClientTestCase):
+    def test_a_server_that_closes_on_half_close(self):
+        server = self.fake(CloseOnHalfCloseServer())
+        out = run([CLIENT, "127.0.0.1", str(server.port), "-m", "hi", "--check", "--timeout", "2"])
+        self.assertEqual(out.returncode, 1, out.stderr)  # the half-close lost the echo
+        self.assertIn(b"0 of 2 bytes", out.stderr)
+        out = run([CLIENT, "127.0.0.1", str(server.port), "-m", "hi", "--check", "--timeout", "2", "--no-shutdown"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, b"hi\n")
+
+    def test_needs_m(self):
+        out = run([CLIENT, "--no-shutdown"])
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"--no-shutdown", out.stderr)
 
 
 class MessageModeBounds(ClientTestCase):

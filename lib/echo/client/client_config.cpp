@@ -25,6 +25,8 @@ po::options_description make_options() {
     ("port,p", po::value<std::int64_t>()->value_name("N")->default_value(9001), "server port")
     ("message,m", po::value<std::string>()->value_name("TEXT"), "send TEXT, print the reply, exit")
     ("check", po::bool_switch(), "with -m: exit 1 unless the reply equals TEXT (a health probe)")
+    ("no-shutdown", po::bool_switch(),
+     "with -m over TCP: do not half-close after sending (for servers that close on it without answering)")
     ("timeout", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
     (",4", po::bool_switch(), "use IPv4 addresses only")
     (",6", po::bool_switch(), "use IPv6 addresses only")
@@ -113,6 +115,8 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   }
   if (vm.count("message")) config.message = vm["message"].as<std::string>();
   config.check = vm["check"].as<bool>();
+  config.half_close = !vm["no-shutdown"].as<bool>();
+  if (!config.half_close && !config.message) throw usage_error("--no-shutdown needs -m/--message TEXT");
   if (config.check && !config.message) throw usage_error("--check needs -m/--message TEXT");
   config.timeout = options::seconds(vm, "timeout", 0.001);
   config.log_level = options::parsed(vm, "log-level", parse_log_level);

@@ -25,13 +25,14 @@ constexpr auto reply_grace = std::chrono::milliseconds(200);
 // not without bound: past this many bytes more than were sent, it is no echo.
 constexpr std::size_t reply_slack = 64 * 1024;
 
-// -m over TCP: send, half-close, collect the reply until the server closes.
+// -m over TCP: send, half-close (unless --no-shutdown), collect the reply
+// until the server closes, or the grace after a complete reply runs out.
 asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::logger& log) {
   auto socket = co_await connect_tcp(config, log);
   const auto& text = *config.message;
   co_await asio::async_write(socket, asio::buffer(text), asio::use_awaitable);
   error_code ec;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
+  if (config.half_close) socket.shutdown(tcp::socket::shutdown_send, ec);
 
   const auto fail = [&](const std::string& why) { return client_error("tcp " + where(config) + ": " + why); };
   std::string reply;
