@@ -14,6 +14,10 @@ using asio::ip::udp;
 
 std::string where(const client_config& c) { return c.host + " port " + std::to_string(c.port); }
 
+std::string failure_text(const client_config& c, const std::string& why) {
+  return (c.protocol == transport::tcp ? "tcp " : "udp ") + where(c) + ": " + why;
+}
+
 namespace {
 
 // RFC 6761: "localhost" and names under ".localhost" are the loopback

@@ -23,6 +23,10 @@ public:
 // "HOST port N", for messages.
 std::string where(const client_config& config);
 
+// "tcp HOST port N: WHY": a failure of the exchange with the server, for
+// client_error.
+std::string failure_text(const client_config& config, const std::string& why);
+
 // Resolves HOST and connects to each address in turn, each within the
 // timeout; throws client_error naming the host and the last error.
 boost::asio::awaitable<boost::asio::ip::tcp::socket> connect_tcp(const client_config& config, spdlog::logger& log);

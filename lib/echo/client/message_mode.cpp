@@ -34,7 +34,7 @@ asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::lo
   error_code ec;
   if (config.half_close) socket.shutdown(tcp::socket::shutdown_send, ec);
 
-  const auto fail = [&](const std::string& why) { return client_error("tcp " + where(config) + ": " + why); };
+  const auto fail = [&](const std::string& why) { return client_error(failure_text(config, why)); };
   std::string reply;
   std::array<char, 65536> chunk{};
   auto deadline = clock::now() + config.timeout; // for the whole message to come back

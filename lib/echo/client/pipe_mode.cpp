@@ -38,7 +38,7 @@ struct pipe_state {
   std::optional<std::string> failure{}; // the first part to fail says why
 
   [[noreturn]] void fail(const std::string& why) {
-    if (!failure) failure = "tcp " + where(config) + ": " + why + " (" + counts() + ")";
+    if (!failure) failure = failure_text(config, why + " (" + counts() + ")");
     throw client_error(*failure);
   }
 };

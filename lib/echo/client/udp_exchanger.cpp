@@ -61,7 +61,7 @@ asio::awaitable<std::string> udp_exchanger::exchange(std::string_view payload) {
     }
     if (last_error.starts_with("no reply")) remember_lost(payload);
   }
-  throw client_error("udp " + where(config_) + ": " + last_error);
+  throw client_error(failure_text(config_, last_error));
 }
 
 void udp_exchanger::discard_late_replies() {
