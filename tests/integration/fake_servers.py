@@ -89,6 +89,40 @@ class ResettingTcpServer(_ThreadedTcpServer):
         conn.close()
 
 
+class CorruptingTcpServer(_ThreadedTcpServer):
+    """Echoes every byte but one: the byte at offset `at` comes back changed,
+    so the echo is exactly as long as the input and only its content is wrong."""
+
+    def __init__(self, at=500_000, host="127.0.0.1"):
+        self.at = at
+        super().__init__(host)
+
+    def serve(self, conn):
+        offset = 0
+        while data := conn.recv(65536):
+            if offset <= self.at < offset + len(data):
+                i = self.at - offset
+                data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+            conn.sendall(data)
+            offset += len(data)
+        conn.shutdown(socket.SHUT_WR)
+
+
+class StallingTcpServer(_ThreadedTcpServer):
+    """Echoes the first `limit` bytes, then keeps reading and echoes no more."""
+
+    def __init__(self, limit=100_000, host="127.0.0.1"):
+        self.limit = limit
+        super().__init__(host)
+
+    def serve(self, conn):
+        echoed = 0
+        while data := conn.recv(65536):
+            if echoed < self.limit:
+                conn.sendall(data[:self.limit - echoed])
+                echoed += min(len(data), self.limit - echoed)
+
+
 class SwallowingTcpServer(_ThreadedTcpServer):
     """Reads everything until the client half-closes, answers nothing, closes."""
 

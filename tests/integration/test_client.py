@@ -15,10 +15,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, needs_root, run  # noqa: E402
-from fake_servers import (CloseOnHalfCloseServer, DoublingTcpServer, DrippingTcpServer,  # noqa: E402
+from fake_servers import (CloseOnHalfCloseServer, CorruptingTcpServer, DoublingTcpServer, DrippingTcpServer,  # noqa: E402
                           FloodingTcpServer, FullBacklogServer, LateUdpServer, PrefixingTcpServer,
                           PrefixingUdpServer, ResettingTcpServer, SilentTcpServer, SilentUdpSocket,
-                          SwallowingTcpServer)
+                          StallingTcpServer, SwallowingTcpServer)
 
 HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -239,10 +239,24 @@ class MessageModeNoShutdown(ClientTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout, b"hi\n")
 
-    def test_needs_m(self):
-        out = run([CLIENT, "--no-shutdown"])
-        self.assertEqual(out.returncode, 2)
-        self.assertIn(b"--no-shutdown", out.stderr)
+    def test_only_for_tcp_message_and_pipe(self):
+        for other in ("--udp", "--bench"):
+            with self.subTest(other=other):
+                out = run([CLIENT, "--no-shutdown", other])
+                self.assertEqual(out.returncode, 2)
+                self.assertIn(b"--no-shutdown is for -m and pipe mode over TCP, not " + other.encode(), out.stderr)
+
+    def test_pipe_ends_when_everything_came_back(self):
+        server = self.fake(CloseOnHalfCloseServer())
+        data = os.urandom(3000)
+        out = run([CLIENT, "127.0.0.1", str(server.port), "--timeout", "2"], input=data)
+        self.assertEqual(out.returncode, 1, out.stderr)  # the half-close lost the echo
+        self.assertIn(b"closed the connection with the echo short", out.stderr)
+        out = run([CLIENT, "127.0.0.1", str(server.port), "--timeout", "2", "--no-shutdown"], input=data)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout == data)
+        out = run([CLIENT, "127.0.0.1", str(server.port), "--timeout", "2", "--no-shutdown"], input=b"")
+        self.assertEqual((out.returncode, out.stdout), (0, b""), out.stderr)
 
 
 class MessageModeBounds(ClientTestCase):
@@ -310,6 +324,24 @@ class PipeModeFailures(ClientTestCase):
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertIn(b"echo short", out.stderr)
         self.assertIn(b"0 of 1000000 bytes echoed", out.stderr)
+
+    def test_echo_as_long_as_the_input_but_one_byte_changed(self):
+        server = self.fake(CorruptingTcpServer(at=500_000))
+        out, _ = self.run_piped(server.port, self.input_file(1_000_000), "--timeout", "2")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(b"the echo differs from the input at offset 500000", out.stderr)
+        # What came back right is passed on; nothing from the wrong byte on.
+        self.assertEqual(len(out.stdout), 500_000)
+
+    def test_server_that_reads_on_but_stops_echoing(self):
+        # The input is far larger than the client's window of bytes in flight:
+        # the client must neither buffer it all nor wait for ever.
+        server = self.fake(StallingTcpServer(limit=100_000))
+        out, elapsed = self.run_piped(server.port, self.input_file(64 << 20), "--timeout", "1")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(b"the echo stopped for 1s while sending", out.stderr)
+        self.assertEqual(len(out.stdout), 100_000)
+        self.assertLess(elapsed, 10 * SLOW)
 
     def test_server_that_neither_reads_nor_answers(self):
         server = self.fake(SilentTcpServer())

@@ -26,7 +26,8 @@ po::options_description make_options() {
     ("message,m", po::value<std::string>()->value_name("TEXT"), "send TEXT, print the reply, exit")
     ("check", po::bool_switch(), "with -m: exit 1 unless the reply equals TEXT (a health probe)")
     ("no-shutdown", po::bool_switch(),
-     "with -m over TCP: do not half-close after sending (for servers that close on it without answering)")
+     "with -m or a pipe over TCP: do not half-close after sending; end once the echo is complete (for servers "
+     "that close on a half-close without answering)")
     ("timeout", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
     (",4", po::bool_switch(), "use IPv4 addresses only")
     (",6", po::bool_switch(), "use IPv6 addresses only")
@@ -116,7 +117,6 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   if (vm.count("message")) config.message = vm["message"].as<std::string>();
   config.check = vm["check"].as<bool>();
   config.half_close = !vm["no-shutdown"].as<bool>();
-  if (!config.half_close && !config.message) throw usage_error("--no-shutdown needs -m/--message TEXT");
   if (config.check && !config.message) throw usage_error("--check needs -m/--message TEXT");
   config.timeout = options::seconds(vm, "timeout", 0.001);
   config.log_level = options::parsed(vm, "log-level", parse_log_level);
@@ -128,6 +128,9 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   const bool bench_options_given = !vm["connections"].defaulted() || !vm["size"].defaulted() ||
                                    !vm["duration"].defaulted() || !vm["pipeline"].defaulted() ||
                                    !vm["rate"].defaulted() || vm.count("source") || vm["json"].as<bool>();
+  if (!config.half_close && (vm["bench"].as<bool>() || config.protocol == transport::udp))
+    throw usage_error("--no-shutdown is for -m and pipe mode over TCP, not " +
+                      std::string(vm["bench"].as<bool>() ? "--bench" : "--udp"));
   if (vm["bench"].as<bool>()) {
     if (config.message) throw usage_error("--bench and -m/--message exclude each other");
     bench_config bench;

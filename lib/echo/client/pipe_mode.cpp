@@ -1,7 +1,9 @@
 #include "echo/client/connect.hpp"
 #include "echo/client/console_io.hpp"
+#include "echo/client/echo_window.hpp"
 #include "echo/client/modes.hpp"
 #include "echo/client/udp_exchanger.hpp"
+#include "echo/client/wake_event.hpp"
 #include "echo/common/asio.hpp"
 #include "echo/common/duration_text.hpp"
 
@@ -23,19 +25,39 @@ using clock = std::chrono::steady_clock;
 // the same time, so a large input cannot deadlock against its own echo. The
 // three coroutines below are joined with &&: the first to fail cancels the
 // others and its reason is the client's, so no failure goes unseen.
+//
+// Every byte that comes back is compared with the byte sent at that place in
+// the stream. The bytes in flight are kept in a window of fixed size; when it
+// is full the sender waits for the echo to catch up, so memory stays bounded
+// and exit 0 means the echo was identical, not just as long.
+constexpr std::size_t window_bytes = std::size_t{4} << 20;
+
 struct pipe_state {
   tcp::socket& socket;
   const client_config& config;
   asio::steady_timer watchdog_timer{socket.get_executor()};
-  std::uint64_t sent = 0;     // bytes written to the server
-  std::uint64_t received = 0; // bytes of echo written to stdout
-  bool sending = false;       // a write to the server is under way
-  bool input_done = false;    // stdin ended and we half-closed
-  bool echo_done = false;     // the server closed after echoing everything
+  echo_window window{window_bytes};
+  wake_event window_has_room{socket.get_executor()};
+  bool waiting_for_room = false; // the sender waits for the echo to catch up
+  std::uint64_t sent = 0;        // bytes written to the server
+  std::uint64_t received = 0;    // bytes of echo written to stdout
+  bool sending = false;          // a write to the server is under way
+  bool input_done = false;       // stdin ended (and we half-closed, unless --no-shutdown)
+  bool echo_done = false;        // everything came back: the server closed, or all of it with --no-shutdown
   clock::time_point last_progress = clock::now();
 
   std::string counts() const { return std::to_string(received) + " of " + std::to_string(sent) + " bytes echoed"; }
   std::optional<std::string> failure{}; // the first part to fail says why
+
+  // With --no-shutdown the server is never told the input ended, so the pipe
+  // ends when every byte sent has come back, not at the server's close.
+  bool echo_complete() const { return !config.half_close && input_done && received == sent; }
+  void finish() {
+    echo_done = true;
+    watchdog_timer.cancel(); // done: no need to wait for its next tick
+    error_code ignored;
+    socket.cancel(ignored); // wakes the reader if it is waiting
+  }
 
   [[noreturn]] void fail(const std::string& why) {
     if (!failure) failure = failure_text(config, why + " (" + counts() + ")");
@@ -49,6 +71,14 @@ asio::awaitable<void> copy_stdin_to_server(pipe_state& state, stdin_reader& inpu
     const auto n = co_await input.read_some(asio::buffer(chunk));
     if (n == 0) break;
     state.sending = true;
+    while (state.window.room() < n) {
+      state.waiting_for_room = true;
+      co_await state.window_has_room.wait();
+      state.waiting_for_room = false;
+      if (state.failure || (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+        co_return; // another part failed and said why
+    }
+    state.window.push({chunk.data(), n});
     auto [ec, written] = co_await asio::async_write(state.socket, asio::buffer(chunk.data(), n), nothrow);
     state.sending = false;
     state.sent += written;
@@ -57,9 +87,10 @@ asio::awaitable<void> copy_stdin_to_server(pipe_state& state, stdin_reader& inpu
     state.last_progress = clock::now();
   }
   error_code ec;
-  state.socket.shutdown(tcp::socket::shutdown_send, ec);
+  if (state.config.half_close) state.socket.shutdown(tcp::socket::shutdown_send, ec);
   state.input_done = true;
   state.last_progress = clock::now();
+  if (state.echo_complete()) state.finish(); // --no-shutdown, and the echo was already all back
 }
 
 asio::awaitable<void> copy_server_to_stdout(pipe_state& state) {
@@ -69,20 +100,29 @@ asio::awaitable<void> copy_server_to_stdout(pipe_state& state) {
     if (ec == asio::error::eof) {
       if (!state.input_done) state.fail("the server closed the connection before the input ended");
       if (state.received < state.sent) state.fail("the server closed the connection with the echo short");
-      if (state.received > state.sent) state.fail("the server sent more than it was sent");
-      state.echo_done = true;
-      state.watchdog_timer.cancel(); // done: no need to wait for its next tick
+      state.finish();
       co_return;
     }
-    if (ec == asio::error::operation_aborted) co_return; // another part failed and said why
+    if (ec == asio::error::operation_aborted) co_return; // done, or another part failed and said why
     if (ec) state.fail("connection lost: " + ec.message());
+    const auto differs = state.window.match({chunk.data(), n});
+    const auto good = differs.value_or(n); // what matched is passed on even when the rest is wrong
     try {
-      write_stdout(std::string_view(chunk.data(), n));
+      write_stdout(std::string_view(chunk.data(), good));
     } catch (const std::system_error& e) {
       state.fail(std::string("cannot write the echo: ") + e.what());
     }
-    state.received += n;
+    state.received += good;
+    if (differs) {
+      if (state.window.size() == 0) state.fail("the server sent more than it was sent");
+      state.fail("the echo differs from the input at offset " + std::to_string(state.window.matched()));
+    }
+    state.window_has_room.notify();
     state.last_progress = clock::now();
+    if (state.echo_complete()) {
+      state.finish();
+      co_return;
+    }
   }
 }
 
@@ -97,8 +137,9 @@ asio::awaitable<void> watchdog(pipe_state& state) {
     auto [ec] = co_await timer.async_wait(nothrow);
     if (state.echo_done || ec) co_return; // done, or cancelled because another part failed
     if ((state.sending || state.input_done) && !state.echo_done && clock::now() - state.last_progress >= timeout)
-      state.fail(state.input_done ? "the echo stopped for " + seconds_text(timeout) + " after the input ended"
-                                  : "the server took no data and sent none for " + seconds_text(timeout));
+      state.fail(state.input_done         ? "the echo stopped for " + seconds_text(timeout) + " after the input ended"
+                 : state.waiting_for_room ? "the echo stopped for " + seconds_text(timeout) + " while sending"
+                                          : "the server took no data and sent none for " + seconds_text(timeout));
   }
 }
 
