@@ -171,6 +171,24 @@ def json_lines(lines):
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def free_port(host):
+    """A port free for both TCP and UDP on `host` a moment ago. Daemons such
+    as socat, ncat and Prometheus cannot take port 0 and say which port they
+    got, so this is the one place a test picks a port itself; a clash shows
+    as a failed start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_STREAM) as t, socket.socket(family, socket.SOCK_DGRAM) as u:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            try:
+                u.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both TCP and UDP")
+
+
 def closed_port(test, kind=socket.SOCK_STREAM, host="127.0.0.1"):
     """A port where nothing answers, held for the whole test so that no other
     process can take it meanwhile: TCP, bound but not listening (a connect is

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import CLIENT, SLOW, deadline, run  # noqa: E402
+from echo_harness import CLIENT, SLOW, deadline, free_port, run  # noqa: E402
 
 HOSTS = ("127.0.0.1", "::1")
 
@@ -41,23 +41,6 @@ ASYNCIO_SERVER = textwrap.dedent("""
 
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """)
-
-
-def free_port(host):
-    """A port free for both TCP and UDP on `host` a moment ago. The daemons
-    below cannot take port 0 and say which port they got, so this is the one
-    place a test picks a port itself; a clash shows as a failed start."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(50):
-        with socket.socket(family, socket.SOCK_STREAM) as t, socket.socket(family, socket.SOCK_DGRAM) as u:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
-            try:
-                u.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no port free for both TCP and UDP")
 
 
 def bracketed(host):

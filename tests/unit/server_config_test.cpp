@@ -348,3 +348,38 @@ TEST(ServerConfig, ShippedExampleFileHoldsTheDefaults) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(ServerConfig, MetricsIsOffUnlessGiven) {
+  EXPECT_FALSE(parse({}).metrics);
+  const auto v4 = parse({"--metrics", "127.0.0.1:9100"}).metrics;
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->address, "127.0.0.1");
+  EXPECT_EQ(v4->port, 9100);
+  const auto v6 = parse({}, {"ECHO_SERVER_METRICS=[::]:0"}).metrics;
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->address, "::");
+  EXPECT_EQ(v6->port, 0);
+  EXPECT_EQ(echo::format_http_address(*v6), "[::]:0");
+}
+
+TEST(ServerConfig, MetricsAddressErrorsSayWhatIsWrong) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"9100", "no port"},
+      {"localhost:9100", "'localhost' is not an IP address"},
+      {"::1:9100", "an IPv6 address goes in brackets"},
+      {"[::1]", "no ']:'"},
+      {"[::1]:", "the port must be 0 to 65535"},
+      {"127.0.0.1:65536", "the port must be 0 to 65535"},
+      {"127.0.0.1:-1", "the port must be 0 to 65535"},
+      {"127.0.0.1:9100x", "the port must be 0 to 65535"},
+  };
+  for (const auto& [value, why] : cases) {
+    const auto message = usage_message({"--metrics", value});
+    EXPECT_NE(message.find(std::string("invalid value for --metrics: '") + value + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find(why), std::string::npos) << message;
+  }
+}
+
+} // namespace

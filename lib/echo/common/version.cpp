@@ -7,6 +7,8 @@
 
 namespace echo {
 
+std::string_view version() { return ECHO_VERSION; }
+
 std::string version_text(std::string_view program) {
   std::ostringstream out;
   out << program << ' ' << ECHO_VERSION << " (Boost " << BOOST_VERSION / 100000 << '.' << BOOST_VERSION / 100 % 1000

@@ -4,6 +4,8 @@
 #include "echo/common/endpoint_format.hpp"
 #include "echo/common/logging.hpp"
 #include "echo/server/listen_sockets.hpp"
+#include "echo/server/metrics_collector.hpp"
+#include "echo/server/metrics_http.hpp"
 #include "echo/server/session_registry.hpp"
 #include "echo/server/tcp_listener.hpp"
 #include "echo/server/udp_endpoint.hpp"
@@ -37,6 +39,10 @@ echo_server::~echo_server() = default;
 void echo_server::start() {
   log_->info("configuration: {}", describe(config_));
   auto sockets = open_listen_sockets(io_, config_);
+  // Every socket is bound before anything is said to listen: a metrics port
+  // in use fails the start as a whole.
+  std::optional<asio::ip::tcp::acceptor> metrics_acceptor;
+  if (config_.metrics) metrics_acceptor.emplace(open_metrics_acceptor(io_, *config_.metrics));
   if (sockets.tcp) {
     tcp_endpoint_ = sockets.tcp->local_endpoint();
     listener_ = std::make_unique<tcp_listener>(
@@ -61,10 +67,25 @@ void echo_server::start() {
     asio::co_spawn(control_, udp_->run(),
                    [this](const std::exception_ptr& failure) { log_failure(*log_, "udp endpoint", failure); });
   }
+  if (metrics_acceptor) start_metrics(std::move(*metrics_acceptor));
+  ready_ = true;
   asio::post(control_, [this] {
     schedule_idle_sweep();
     schedule_stats();
   });
+}
+
+void echo_server::start_metrics(asio::ip::tcp::acceptor acceptor) {
+  server_metrics_ = std::make_unique<server_collector>(stats_);
+  process_metrics_ = std::make_unique<process_collector>();
+  metrics_sources sources{[this] {
+                            return render_metrics({server_metrics_.get(), process_metrics_.get()});
+                          },
+                          [this] { return ready(); }};
+  metrics_ = std::make_shared<metrics_http>(io_, std::move(acceptor), std::move(sources), stats_, *log_);
+  metrics_endpoint_ = metrics_->local_endpoint();
+  log_->info("listening metrics http://{}/metrics (also /healthz, /readyz)", *metrics_endpoint_);
+  metrics_->start();
 }
 
 void echo_server::schedule_idle_sweep() {
@@ -88,6 +109,7 @@ void echo_server::schedule_stats() {
 }
 
 void echo_server::stop() {
+  ready_ = false; // at once, not when the control executor gets to it: /readyz must say so now
   asio::post(control_, [this] { begin_shutdown(); });
 }
 
@@ -124,6 +146,7 @@ void echo_server::finish() {
   idle_sweep_timer_.cancel();
   shutdown_timer_.cancel();
   log_->info("stopped: {}", describe(stats_));
+  if (metrics_) metrics_->close(); // it kept answering (/readyz 503) while sessions drained
   if (on_finished_) on_finished_();
 }
 

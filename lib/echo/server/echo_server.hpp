@@ -10,12 +10,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 
 namespace echo {
 
+class metrics_http;
+class process_collector;
+class server_collector;
 class session_registry;
 class tcp_listener;
 class udp_endpoint;
@@ -44,6 +48,9 @@ public:
 
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint() const { return tcp_endpoint_; }
   std::optional<boost::asio::ip::udp::endpoint> udp_endpoint() const { return udp_endpoint_; }
+  std::optional<boost::asio::ip::tcp::endpoint> metrics_endpoint() const { return metrics_endpoint_; }
+  // True from start() until a graceful stop begins: what /readyz says.
+  bool ready() const noexcept { return ready_.load(std::memory_order_relaxed); }
   const server_stats& stats() const noexcept { return stats_; }
 
 private:
@@ -52,6 +59,7 @@ private:
   void finish();
   void schedule_idle_sweep();
   void schedule_stats();
+  void start_metrics(boost::asio::ip::tcp::acceptor acceptor);
 
   boost::asio::io_context& io_;
   server_config config_;
@@ -66,6 +74,11 @@ private:
   std::unique_ptr<class udp_endpoint> udp_;
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint_;
   std::optional<boost::asio::ip::udp::endpoint> udp_endpoint_;
+  std::unique_ptr<server_collector> server_metrics_;
+  std::unique_ptr<process_collector> process_metrics_;
+  std::shared_ptr<metrics_http> metrics_; // shared with its connections, which may outlive us
+  std::optional<boost::asio::ip::tcp::endpoint> metrics_endpoint_;
+  std::atomic<bool> ready_{false};
   boost::asio::steady_timer idle_sweep_timer_;
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer shutdown_timer_;

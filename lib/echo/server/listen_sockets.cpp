@@ -120,4 +120,17 @@ listen_sockets open_listen_sockets(asio::io_context& io, const server_config& co
   }
 }
 
+tcp::acceptor open_metrics_acceptor(asio::io_context& io, const http_address& where) {
+  const auto address = asio::ip::make_address(where.address);
+  const tcp::endpoint endpoint(address, where.port);
+  tcp::acceptor acceptor(io);
+  error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail_bind("listen (metrics) on", address, where.port, ec);
+  return acceptor;
+}
+
 } // namespace echo

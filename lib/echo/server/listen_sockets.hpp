@@ -22,4 +22,8 @@ struct listen_sockets {
 // Throws std::system_error naming the address on failure.
 listen_sockets open_listen_sockets(boost::asio::io_context& io, const server_config& config);
 
+// The --metrics listener: a plain TCP acceptor on exactly that address (an
+// IPv6 one serves IPv6 only). Throws std::system_error naming the address.
+boost::asio::ip::tcp::acceptor open_metrics_acceptor(boost::asio::io_context& io, const http_address& where);
+
 } // namespace echo

@@ -11,6 +11,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -60,6 +61,8 @@ po::options_description make_options() {
     ("log-format", po::value<std::string>()->value_name("F")->default_value("text"), "text or json")
     ("stats-interval", po::value<double>()->value_name("S")->default_value(0, "0"),
      "log a line of counters every S seconds; 0 = off")
+    ("metrics", po::value<std::string>()->value_name("ADDR:PORT"),
+     "serve /metrics (Prometheus), /healthz and /readyz over HTTP here, e.g. 127.0.0.1:9100 or [::1]:9100")
     ("shutdown-timeout", po::value<double>()->value_name("S")->default_value(5, "5"),
      "how long a graceful stop waits for open sessions")
     ("config,c", po::value<std::string>()->value_name("FILE"), "INI file with the same keys")
@@ -203,6 +206,7 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
   config.format = options::parsed(vm, "log-format", parse_log_format, known);
   config.stats_interval = options::seconds_or_off(vm, "stats-interval", std::chrono::seconds(1), known);
   config.shutdown_timeout = options::seconds(vm, "shutdown-timeout", 0, known);
+  if (vm.count("metrics")) config.metrics = options::parsed(vm, "metrics", parse_http_address, known);
   if (vm.count("config")) config.config_file = vm["config"].as<std::string>();
   return config;
 }
@@ -252,6 +256,38 @@ server_command parse_server_config(const std::vector<std::string>& args, const s
   return {server_command::action::run, to_config(vm, origins), {}, std::move(ignored)};
 }
 
+http_address parse_http_address(const std::string& text) {
+  const auto bad = [&text](const std::string& why) {
+    return std::invalid_argument("'" + text + "' (" + why +
+                                 "; expected ADDR:PORT with an IP address, e.g. 127.0.0.1:9100 or [::1]:9100)");
+  };
+  std::string address;
+  std::string port;
+  if (text.starts_with('[')) {
+    const auto close = text.find("]:");
+    if (close == std::string::npos) throw bad("no ']:' after the IPv6 address");
+    address = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) throw bad("no port");
+    address = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (address.find(':') != std::string::npos) throw bad("an IPv6 address goes in brackets");
+  }
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(address, ec);
+  if (ec) throw bad("'" + address + "' is not an IP address");
+  const bool digits = !port.empty() && port.size() <= 5 &&
+                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoul(port) > 65535) throw bad("the port must be 0 to 65535");
+  return {address, static_cast<std::uint16_t>(std::stoul(port))};
+}
+
+std::string format_http_address(const http_address& a) {
+  return (a.address.find(':') != std::string::npos ? "[" + a.address + "]" : a.address) + ":" + std::to_string(a.port);
+}
+
 std::string describe(const server_config& c) {
   std::ostringstream out;
   out << "tcp=" << c.tcp << " udp=" << c.udp << " bind=" << (c.bind_address.empty() ? "::" : c.bind_address)
@@ -263,6 +299,7 @@ std::string describe(const server_config& c) {
       << " log-level=" << spdlog::level::to_string_view(c.log_level).data() << " log-format=" << to_string(c.format)
       << " stats-interval=" << seconds_text(c.stats_interval)
       << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);
+  if (c.metrics) out << " metrics=" << format_http_address(*c.metrics);
   if (!c.config_file.empty()) out << " config=" << c.config_file;
   return out.str();
 }

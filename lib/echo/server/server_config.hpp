@@ -15,6 +15,17 @@ namespace echo {
 // The listen backlog the system allows at most (net.core.somaxconn).
 int system_max_backlog();
 
+// Where --metrics serves HTTP: an IP address (not a name) and a port.
+struct http_address {
+  std::string address; // "127.0.0.1", "::1", "::"
+  std::uint16_t port = 0;
+};
+
+// "127.0.0.1:9100" or "[::1]:9100". Throws usage_error (without the
+// option's name, which the caller adds).
+http_address parse_http_address(const std::string& text);
+std::string format_http_address(const http_address& address); // "[::1]:9100"
+
 // Everything echo-server can be told, with the SPEC's defaults. Filled and
 // validated only by parse_server_config(); every limit is a named field.
 struct server_config {
@@ -39,7 +50,8 @@ struct server_config {
   log_format format = log_format::text;
   std::chrono::milliseconds stats_interval{0}; // 0 = off
   std::chrono::milliseconds shutdown_timeout{5000};
-  std::string config_file; // where settings came from, if any
+  std::optional<http_address> metrics; // --metrics: off unless given
+  std::string config_file;             // where settings came from, if any
 };
 
 struct server_command {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "echo/server/duration_histogram.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -31,6 +33,11 @@ struct server_stats {
   counter dropped_rate_limited{0};
   counter dropped_send_failed{0};
   counter udp_send_waits{0}; // echoes that found the send buffer full and waited for room
+
+  duration_histogram session_durations; // TCP sessions, recorded as each ends
+
+  counter metrics_requests{0};             // HTTP requests answered on --metrics
+  counter metrics_connections_rejected{0}; // over the metrics endpoint's connection limit
 
   std::uint64_t sessions_open() const noexcept {
     return sessions_opened.load(std::memory_order_relaxed) - sessions_closed.load(std::memory_order_relaxed);

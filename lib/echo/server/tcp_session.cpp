@@ -124,9 +124,11 @@ asio::awaitable<void> tcp_session(tcp::socket socket, session_context context) {
   }
   socket.close(ec);
 
-  const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+  const auto lasted = std::chrono::steady_clock::now() - started;
+  context.stats.session_durations.record(lasted);
   context.log.debug("session closed: peer {} {} bytes_in={} bytes_out={} duration_ms={:.1f}", peer,
-                    describe_end(entry.reason(), end), total.in, total.out, elapsed.count());
+                    describe_end(entry.reason(), end), total.in, total.out,
+                    std::chrono::duration<double, std::milli>(lasted).count());
 }
 
 } // namespace echo
