@@ -30,8 +30,9 @@ public:
     std::size_t i = 0;
     while (i < bounds.size() && seconds > bounds[i]) ++i;
     buckets_[i].fetch_add(1, std::memory_order_relaxed);
-    sum_us_.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()),
-                      std::memory_order_relaxed);
+    sum_us_.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()),
+        std::memory_order_relaxed);
   }
 
   snapshot read() const noexcept {

@@ -36,35 +36,39 @@ echo_server::echo_server(asio::io_context& io, server_config config, std::shared
 
 echo_server::~echo_server() = default;
 
-void echo_server::start() {
+void echo_server::start(const std::vector<inherited_socket>& inherited) {
   log_->info("configuration: {}", describe(config_));
-  auto sockets = open_listen_sockets(io_, config_);
+  if (!inherited.empty())
+    log_->info("socket activation: serving the {} socket(s) systemd passed; --tcp, --udp, --bind, --port, "
+               "--backlog and --reuse-port do not apply",
+               inherited.size());
+  auto sockets =
+      inherited.empty() ? open_listen_sockets(io_, config_) : adopt_inherited_sockets(io_, config_, inherited);
   // Every socket is bound before anything is said to listen: a metrics port
   // in use fails the start as a whole.
   std::optional<asio::ip::tcp::acceptor> metrics_acceptor;
   if (config_.metrics) metrics_acceptor.emplace(open_metrics_acceptor(io_, *config_.metrics));
-  if (sockets.tcp) {
-    tcp_endpoint_ = sockets.tcp->local_endpoint();
-    listener_ = std::make_unique<tcp_listener>(
-        io_, std::move(*sockets.tcp),
-        listener_settings{config_.max_connections, config_.max_connections_per_source, config_.threads > 1},
-        session_context{stats_, *log_, registry_}, [this] { on_session_end(); });
-  }
-  if (sockets.udp) {
-    udp_endpoint_ = sockets.udp->local_endpoint();
-    udp_ = std::make_unique<class udp_endpoint>(
-        std::move(*sockets.udp), udp_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit},
-        stats_, *log_);
-  }
 
-  if (listener_) {
-    log_->info("listening tcp {} (backlog {})", *tcp_endpoint_, config_.backlog);
-    asio::co_spawn(control_, listener_->run(),
+  const auto origin = inherited.empty() ? "backlog " + std::to_string(config_.backlog) : std::string("from systemd");
+  for (auto& acceptor : sockets.tcp) {
+    const auto endpoint = acceptor.local_endpoint();
+    if (!tcp_endpoint_) tcp_endpoint_ = endpoint;
+    auto& listener = listeners_.emplace_back(std::make_unique<tcp_listener>(
+        io_, std::move(acceptor),
+        listener_settings{config_.max_connections, config_.max_connections_per_source, config_.threads > 1},
+        session_context{stats_, *log_, registry_}, [this] { on_session_end(); }));
+    log_->info("listening tcp {} ({})", endpoint, origin);
+    asio::co_spawn(control_, listener->run(),
                    [this](const std::exception_ptr& failure) { log_failure(*log_, "tcp listener", failure); });
   }
-  if (udp_) {
-    log_->info("listening udp {}", *udp_endpoint_);
-    asio::co_spawn(control_, udp_->run(),
+  for (auto& socket : sockets.udp) {
+    const auto endpoint = socket.local_endpoint();
+    if (!udp_endpoint_) udp_endpoint_ = endpoint;
+    auto& udp = udp_endpoints_.emplace_back(std::make_unique<class udp_endpoint>(
+        std::move(socket), udp_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit},
+        stats_, *log_));
+    log_->info("listening udp {}{}", endpoint, inherited.empty() ? "" : " (from systemd)");
+    asio::co_spawn(control_, udp->run(),
                    [this](const std::exception_ptr& failure) { log_failure(*log_, "udp endpoint", failure); });
   }
   if (metrics_acceptor) start_metrics(std::move(*metrics_acceptor));
@@ -89,7 +93,7 @@ void echo_server::start_metrics(asio::ip::tcp::acceptor acceptor) {
 }
 
 void echo_server::schedule_idle_sweep() {
-  if (config_.idle_timeout.count() == 0 || !listener_ || finished_) return;
+  if (config_.idle_timeout.count() == 0 || listeners_.empty() || finished_) return;
   idle_sweep_timer_.expires_after(idle_sweep_period(config_.idle_timeout));
   idle_sweep_timer_.async_wait([this](const error_code& ec) {
     if (ec || finished_) return;
@@ -119,8 +123,8 @@ void echo_server::begin_shutdown() {
   const auto open = stats_.sessions_open();
   log_->info("stopping: no new connections; {} session(s) open, waiting up to {} ms", open,
              config_.shutdown_timeout.count());
-  if (listener_) listener_->close();
-  if (udp_) udp_->close();
+  for (auto& listener : listeners_) listener->close();
+  for (auto& udp : udp_endpoints_) udp->close();
   stats_timer_.cancel();
   if (open == 0) {
     finish();
@@ -147,7 +151,7 @@ void echo_server::finish() {
   shutdown_timer_.cancel();
   log_->info("stopped: {}", describe(stats_));
   if (metrics_) metrics_->close(); // it kept answering (/readyz 503) while sessions drained
-  if (on_finished_) on_finished_();
+  for (const auto& handler : on_finished_) handler();
 }
 
 } // namespace echo

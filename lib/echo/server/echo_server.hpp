@@ -2,6 +2,7 @@
 
 #include "echo/server/server_config.hpp"
 #include "echo/server/server_stats.hpp"
+#include "echo/server/systemd.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace echo {
 
@@ -34,17 +36,19 @@ public:
   echo_server& operator=(const echo_server&) = delete;
   ~echo_server();
 
-  // Binds every endpoint and starts serving; logs one `listening` line per
+  // Binds every endpoint (or takes over the sockets systemd passed, when
+  // `inherited` holds any) and starts serving; logs one `listening` line per
   // endpoint. Throws std::system_error naming the address on failure.
-  void start();
+  void start(const std::vector<inherited_socket>& inherited = {});
 
   // Graceful stop, callable from any thread: stop accepting, close UDP, let
   // open sessions finish within the shutdown timeout, then close the rest
   // and log a summary. io_context::run() returns when all is done.
   void stop();
 
-  // Called on the control executor once a stop has completed.
-  void on_finished(std::function<void()> handler) { on_finished_ = std::move(handler); }
+  // Called on the control executor once a stop has completed (each handler
+  // given, in order).
+  void on_finished(std::function<void()> handler) { on_finished_.push_back(std::move(handler)); }
 
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint() const { return tcp_endpoint_; }
   std::optional<boost::asio::ip::udp::endpoint> udp_endpoint() const { return udp_endpoint_; }
@@ -70,8 +74,8 @@ private:
   // Shared with the sessions: their frames may outlive the server when an
   // io_context is torn down without a graceful stop.
   std::shared_ptr<session_registry> registry_;
-  std::unique_ptr<tcp_listener> listener_;
-  std::unique_ptr<class udp_endpoint> udp_;
+  std::vector<std::unique_ptr<tcp_listener>> listeners_;
+  std::vector<std::unique_ptr<class udp_endpoint>> udp_endpoints_;
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint_;
   std::optional<boost::asio::ip::udp::endpoint> udp_endpoint_;
   std::unique_ptr<server_collector> server_metrics_;
@@ -82,7 +86,7 @@ private:
   boost::asio::steady_timer idle_sweep_timer_;
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer shutdown_timer_;
-  std::function<void()> on_finished_;
+  std::vector<std::function<void()>> on_finished_;
   bool stopping_ = false;
   bool finished_ = false;
 };

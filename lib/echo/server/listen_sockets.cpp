@@ -107,17 +107,47 @@ listen_sockets open_listen_sockets(asio::io_context& io, const server_config& co
     listen_sockets sockets;
     std::uint16_t port = config.port;
     if (config.tcp) {
-      sockets.tcp.emplace(open_acceptor(io, address, config.port, config));
-      port = sockets.tcp->local_endpoint().port();
+      sockets.tcp.push_back(open_acceptor(io, address, config.port, config));
+      port = sockets.tcp.back().local_endpoint().port();
     }
     if (config.udp) {
       error_code ec;
-      sockets.udp.emplace(open_udp(io, address, port, config, ec));
+      sockets.udp.push_back(open_udp(io, address, port, config, ec));
       if (ec == asio::error::address_in_use && config.tcp && config.port == 0 && attempt < attempts) continue;
       if (ec) fail_bind("bind (UDP) on", address, port, ec);
     }
     return sockets;
   }
+}
+
+listen_sockets adopt_inherited_sockets(asio::io_context& io, const server_config& config,
+                                       const std::vector<inherited_socket>& inherited) {
+  listen_sockets sockets;
+  for (const auto& socket : inherited) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(socket.fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+      throw std::system_error(errno, std::generic_category(), "inherited " + describe(socket) + ": getsockname");
+    const bool v6 = address.ss_family == AF_INET6;
+    error_code ec;
+    if (socket.type == inherited_socket::kind::tcp) {
+      tcp::acceptor acceptor(io);
+      acceptor.assign(v6 ? tcp::v6() : tcp::v4(), socket.fd, ec);
+      if (!ec && config.tcp_buffer != 0) {
+        const auto bytes = static_cast<int>(config.tcp_buffer);
+        acceptor.set_option(asio::socket_base::send_buffer_size(bytes), ec);
+        if (!ec) acceptor.set_option(asio::socket_base::receive_buffer_size(bytes), ec);
+      }
+      if (ec) throw std::system_error(ec, "inherited " + describe(socket));
+      sockets.tcp.push_back(std::move(acceptor));
+    } else {
+      udp::socket udp_socket(io);
+      udp_socket.assign(v6 ? udp::v6() : udp::v4(), socket.fd, ec);
+      if (ec) throw std::system_error(ec, "inherited " + describe(socket));
+      sockets.udp.push_back(std::move(udp_socket));
+    }
+  }
+  return sockets;
 }
 
 tcp::acceptor open_metrics_acceptor(asio::io_context& io, const http_address& where) {

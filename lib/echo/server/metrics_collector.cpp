@@ -4,6 +4,7 @@
 
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -44,7 +45,8 @@ MetricFamily single(std::string name, std::string help, MetricType type, double 
 MetricFamily by_reason(std::string name, std::string help,
                        std::initializer_list<std::pair<const char*, double>> reasons) {
   auto f = family(std::move(name), std::move(help), MetricType::Counter);
-  for (const auto& [reason, value] : reasons) f.metric.push_back(sample(MetricType::Counter, value, {{"reason", reason}}));
+  for (const auto& [reason, value] : reasons)
+    f.metric.push_back(sample(MetricType::Counter, value, {{"reason", reason}}));
   return f;
 }
 
@@ -79,17 +81,15 @@ std::vector<std::string> proc_self_stat() {
   return fields;
 }
 
+// Seconds since the epoch at which the system booted: now, less the time
+// since boot (CLOCK_BOOTTIME, the clock /proc/self/stat's start time counts
+// on). Not /proc/stat's btime, which a hardened unit (ProcSubset=pid) hides.
 double boot_time_seconds() {
-  std::ifstream in("/proc/stat");
-  for (std::string key; in >> key;) {
-    if (key == "btime") {
-      double value = 0;
-      in >> value;
-      return value;
-    }
-    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-  }
-  return 0;
+  timespec real{};
+  timespec boot{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  return static_cast<double>(real.tv_sec - boot.tv_sec) + static_cast<double>(real.tv_nsec - boot.tv_nsec) / 1e9;
 }
 
 double open_fds() {
@@ -131,8 +131,8 @@ std::vector<MetricFamily> server_collector::Collect() const {
 
   out.push_back(single("echo_udp_received_datagrams_total", "UDP datagrams received, dropped ones included.",
                        MetricType::Counter, value_of(s.datagrams_in)));
-  out.push_back(single("echo_udp_sent_datagrams_total", "UDP datagrams echoed.", MetricType::Counter,
-                       value_of(s.datagrams_out)));
+  out.push_back(
+      single("echo_udp_sent_datagrams_total", "UDP datagrams echoed.", MetricType::Counter, value_of(s.datagrams_out)));
   out.push_back(single("echo_udp_received_bytes_total", "Bytes of UDP datagrams received, dropped ones included.",
                        MetricType::Counter, value_of(s.udp_bytes_in)));
   out.push_back(single("echo_udp_sent_bytes_total", "Bytes of UDP datagrams echoed.", MetricType::Counter,
@@ -148,8 +148,8 @@ std::vector<MetricFamily> server_collector::Collect() const {
 
   out.push_back(single("echo_accept_errors_total", "Failed accepts of TCP connections (EMFILE, ENFILE, ...).",
                        MetricType::Counter, value_of(s.accept_errors)));
-  out.push_back(single("echo_tls_handshake_failures_total", "TLS handshakes that failed or timed out.",
-                       MetricType::Counter, 0));
+  out.push_back(
+      single("echo_tls_handshake_failures_total", "TLS handshakes that failed or timed out.", MetricType::Counter, 0));
   out.push_back(single("echo_metrics_requests_total", "HTTP requests answered by the metrics endpoint.",
                        MetricType::Counter, value_of(s.metrics_requests)));
   out.push_back(single("echo_metrics_connections_rejected_total",
@@ -167,10 +167,9 @@ std::vector<MetricFamily> process_collector::Collect() const {
   // proc(5): 14 utime, 15 stime, 22 starttime (clock ticks), 23 vsize (bytes), 24 rss (pages).
   out.push_back(single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
                        MetricType::Counter, (field(14) + field(15)) / ticks));
-  out.push_back(single("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge,
-                       field(24) * page));
-  out.push_back(single("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
-                       field(23)));
+  out.push_back(
+      single("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge, field(24) * page));
+  out.push_back(single("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge, field(23)));
   out.push_back(single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, open_fds()));
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);

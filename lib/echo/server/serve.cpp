@@ -3,10 +3,12 @@
 #include "echo/common/asio.hpp"
 #include "echo/common/logging.hpp"
 #include "echo/server/echo_server.hpp"
+#include "echo/server/systemd.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <csignal>
@@ -53,6 +55,8 @@ private:
       }
       signalled_ = true;
       log_.info("signal {} received: stopping gracefully (send it again to exit at once)", signo);
+      notify_systemd("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(server_.stats().sessions_open()) +
+                     " session(s)");
       server_.stop();
       wait();
     });
@@ -63,6 +67,51 @@ private:
   echo_server& server_;
   spdlog::logger& log_;
   bool signalled_ = false;
+  bool finished_ = false;
+};
+
+// Under systemd with Type=notify: READY=1 once every endpoint is served,
+// then STATUS= with the open sessions every few seconds (what `systemctl
+// status` shows). Nothing at all when NOTIFY_SOCKET is unset.
+class systemd_status {
+public:
+  systemd_status(asio::io_context& io, echo_server& server) : timer_(asio::make_strand(io)), server_(server) {
+    server.on_finished([this] { finish(); });
+  }
+
+  // After start(): posted behind the coroutines start() spawned, so they
+  // are waiting on their sockets by the time systemd hears we are ready.
+  void ready() {
+    if (!systemd_is_listening()) return;
+    asio::post(timer_.get_executor(), [this] {
+      notify_systemd("READY=1\n" + status());
+      schedule();
+    });
+  }
+
+private:
+  void finish() {
+    asio::post(timer_.get_executor(), [this] {
+      finished_ = true;
+      timer_.cancel();
+    });
+  }
+
+  std::string status() const {
+    return "STATUS=serving: " + std::to_string(server_.stats().sessions_open()) + " session(s) open";
+  }
+  void schedule() {
+    if (finished_) return;
+    timer_.expires_after(std::chrono::seconds(5));
+    timer_.async_wait([this](const error_code& ec) {
+      if (ec || finished_) return;
+      if (server_.ready()) notify_systemd(status());
+      schedule();
+    });
+  }
+
+  asio::steady_timer timer_;
+  const echo_server& server_;
   bool finished_ = false;
 };
 
@@ -77,12 +126,14 @@ int serve(const server_config& config, std::shared_ptr<spdlog::logger> log) {
   // Before start(): a signal sent once the `listening` lines are out must
   // find its handler in place.
   const server_signals signals(io, server, *log);
+  systemd_status status(io, server);
   try {
-    server.start();
+    server.start(take_inherited_sockets());
   } catch (const std::system_error& e) {
     log_fatal(*log, e.what());
     return 1;
   }
+  status.ready();
 
   std::vector<std::jthread> extra_threads;
   for (unsigned i = 1; i < config.threads; ++i) extra_threads.emplace_back([&io] { io.run(); });
