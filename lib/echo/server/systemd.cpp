@@ -14,9 +14,7 @@ namespace {
   throw std::system_error(error, std::generic_category(), "inherited " + describe(socket) + ": " + why);
 }
 
-bool is_inet(int fd, int type, int listening) {
-  return sd_is_socket_inet(fd, AF_UNSPEC, type, listening, 0) > 0;
-}
+bool is_inet(int fd, int type, int listening) { return sd_is_socket_inet(fd, AF_UNSPEC, type, listening, 0) > 0; }
 
 } // namespace
 
