@@ -29,6 +29,8 @@ po::options_description make_options() {
      "with -m or a pipe over TCP: do not half-close after sending; end once the echo is complete (for servers "
      "that close on a half-close without answering)")
     ("timeout", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
+    ("proxy-header", po::value<std::string>()->value_name("v1|v2"),
+     "over TCP: send a PROXY protocol header first on every connection, as a load balancer would")
     (",4", po::bool_switch(), "use IPv4 addresses only")
     (",6", po::bool_switch(), "use IPv6 addresses only")
     ("verbose,v", po::bool_switch(), "say which address it connected to (--log-level info)")
@@ -121,6 +123,13 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   config.timeout = options::seconds(vm, "timeout", 0.001);
   config.log_level = options::parsed(vm, "log-level", parse_log_level);
   if (vm["verbose"].as<bool>() && vm["log-level"].defaulted()) config.log_level = spdlog::level::info;
+  if (vm.count("proxy-header")) {
+    const auto& version = vm["proxy-header"].as<std::string>();
+    if (version != "v1" && version != "v2")
+      throw usage_error("invalid value for --proxy-header: '" + version + "' (expected v1 or v2)");
+    if (config.protocol == transport::udp) throw usage_error("--proxy-header is for TCP, not --udp");
+    config.proxy_header = version == "v1" ? 1 : 2;
+  }
   if (vm["-4"].as<bool>() && vm["-6"].as<bool>()) throw usage_error("-4 and -6 exclude each other");
   if (vm["-4"].as<bool>()) config.family = address_family::v4;
   if (vm["-6"].as<bool>()) config.family = address_family::v6;

@@ -1,6 +1,7 @@
 #include "echo/client/connect.hpp"
 
 #include "echo/client/deadline.hpp"
+#include "echo/client/proxy_header.hpp"
 #include "echo/common/duration_text.hpp"
 #include "echo/common/endpoint_format.hpp"
 
@@ -73,6 +74,7 @@ asio::awaitable<tcp::socket> connect_tcp(const client_config& config, spdlog::lo
     if (done && !ec) {
       socket.set_option(tcp::no_delay(true), ec);
       log.info("connected to {}", endpoint);
+      if (config.proxy_header != 0) co_await send_proxy_header(socket, config.proxy_header);
       co_return socket;
     }
     last_error = done ? ec.message() : "timed out after " + seconds_text(config.timeout);

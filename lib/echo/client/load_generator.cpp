@@ -2,6 +2,7 @@
 
 #include "echo/client/bench_progress.hpp"
 #include "echo/client/connect.hpp"
+#include "echo/client/proxy_header.hpp"
 #include "echo/client/tcp_bench_connection.hpp"
 #include "echo/client/udp_bench_connection.hpp"
 #include "echo/common/endpoint_format.hpp"
@@ -115,6 +116,7 @@ asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
+    if (run.config.proxy_header != 0) co_await send_proxy_header(socket, run.config.proxy_header);
     connections.push_back(std::make_unique<tcp_bench_connection>(run, std::move(socket)));
   }
   if (connections.empty()) throw client_error("no connection to " + run.config.host + " could be opened");

@@ -55,8 +55,10 @@ void echo_server::start(const std::vector<inherited_socket>& inherited) {
     if (!tcp_endpoint_) tcp_endpoint_ = endpoint;
     auto& listener = listeners_.emplace_back(std::make_unique<tcp_listener>(
         io_, std::move(acceptor),
-        listener_settings{config_.max_connections, config_.max_connections_per_source, config_.threads > 1},
-        session_context{stats_, *log_, registry_}, [this] { on_session_end(); }));
+        listener_settings{config_.max_connections, config_.max_connections_per_source, config_.threads > 1,
+                          config_.proxy_trusted},
+        session_context{stats_, *log_, registry_, config_.proxy_protocol, &proxy_warnings_},
+        [this] { on_session_end(); }));
     log_->info("listening tcp {} ({})", endpoint, origin);
     asio::co_spawn(control_, listener->run(),
                    [this](const std::exception_ptr& failure) { log_failure(*log_, "tcp listener", failure); });

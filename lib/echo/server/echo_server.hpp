@@ -3,6 +3,7 @@
 #include "echo/server/server_config.hpp"
 #include "echo/server/server_stats.hpp"
 #include "echo/server/systemd.hpp"
+#include "echo/server/warning_throttle.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -83,6 +84,7 @@ private:
   std::shared_ptr<metrics_http> metrics_; // shared with its connections, which may outlive us
   std::optional<boost::asio::ip::tcp::endpoint> metrics_endpoint_;
   std::atomic<bool> ready_{false};
+  warning_throttle proxy_warnings_; // rejected PROXY protocol headers: a warning a second at most
   boost::asio::steady_timer idle_sweep_timer_;
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer shutdown_timer_;

@@ -116,8 +116,8 @@ std::vector<MetricFamily> server_collector::Collect() const {
                           "TCP connections closed at once instead of served, by reason.",
                           {{"max_connections", value_of(s.sessions_rejected)},
                            {"max_connections_per_source", value_of(s.sessions_rejected_per_source)},
-                           {"proxy_protocol", 0},
-                           {"untrusted", 0}}));
+                           {"proxy_protocol", value_of(s.sessions_rejected_proxy)},
+                           {"untrusted", value_of(s.sessions_rejected_untrusted)}}));
   out.push_back(single("echo_tcp_idle_timeouts_total", "TCP sessions closed by --idle-timeout.", MetricType::Counter,
                        value_of(s.sessions_idle_closed)));
   out.push_back(single("echo_tcp_session_errors_total",

@@ -56,6 +56,10 @@ po::options_description make_options() {
     ("udp-rate-limit", po::value<std::int64_t>()->value_name("N")->default_value(1000),
      "datagrams per second echoed to one source address; 0 = off")
     ("reuse-port", po::bool_switch(), "set SO_REUSEPORT so several processes can share the port")
+    ("proxy-protocol", po::bool_switch(),
+     "every TCP connection starts with a PROXY protocol v1 or v2 header (from a load balancer)")
+    ("proxy-trusted", po::value<std::string>()->value_name("LIST"),
+     "with --proxy-protocol: the only addresses allowed to connect, as CIDRs (10.0.0.0/8,::1/128)")
     ("log-level", po::value<std::string>()->value_name("L")->default_value("info"),
      "trace, debug, info, warn, error, critical, off")
     ("log-format", po::value<std::string>()->value_name("F")->default_value("text"), "text or json")
@@ -202,6 +206,11 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
   config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse, known);
   config.udp_rate_limit = options::integer<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000, known);
   config.reuse_port = vm["reuse-port"].as<bool>();
+  config.proxy_protocol = vm["proxy-protocol"].as<bool>();
+  if (vm.count("proxy-trusted")) {
+    config.proxy_trusted = options::parsed(vm, "proxy-trusted", cidr_list::parse, known);
+    if (!config.proxy_protocol) throw usage_error(options::origin(known, "proxy-trusted") + " needs --proxy-protocol");
+  }
   config.log_level = options::parsed(vm, "log-level", parse_log_level, known);
   config.format = options::parsed(vm, "log-format", parse_log_format, known);
   config.stats_interval = options::seconds_or_off(vm, "stats-interval", std::chrono::seconds(1), known);
@@ -296,7 +305,9 @@ std::string describe(const server_config& c) {
       << " tcp-buffer=" << c.tcp_buffer << " idle-timeout=" << seconds_text(c.idle_timeout)
       << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\"" << c.udp_blocked_ports.to_string()
       << "\" udp-rate-limit=" << c.udp_rate_limit << " reuse-port=" << c.reuse_port
-      << " log-level=" << spdlog::level::to_string_view(c.log_level).data() << " log-format=" << to_string(c.format)
+      << " proxy-protocol=" << c.proxy_protocol;
+  if (!c.proxy_trusted.empty()) out << " proxy-trusted=" << c.proxy_trusted.to_string();
+  out << " log-level=" << spdlog::level::to_string_view(c.log_level).data() << " log-format=" << to_string(c.format)
       << " stats-interval=" << seconds_text(c.stats_interval)
       << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);
   if (c.metrics) out << " metrics=" << format_http_address(*c.metrics);

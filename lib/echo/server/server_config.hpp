@@ -1,6 +1,7 @@
 #pragma once
 
 #include "echo/common/logging.hpp"
+#include "echo/server/cidr_list.hpp"
 #include "echo/server/port_filter.hpp"
 
 #include <chrono>
@@ -45,6 +46,8 @@ struct server_config {
   port_filter udp_blocked_ports = port_filter::parse("0-1023");
   std::uint32_t udp_rate_limit = 1000; // datagrams/s per source, 0 = off
   bool reuse_port = false;
+  bool proxy_protocol = false; // every TCP connection starts with a PROXY protocol header
+  cidr_list proxy_trusted;     // with proxy_protocol: who may connect; empty = anyone
 
   spdlog::level::level_enum log_level = spdlog::level::info;
   log_format format = log_format::text;

@@ -14,6 +14,8 @@ std::string describe(const server_stats& s) {
   put("sessions_closed", s.sessions_closed);
   put("sessions_rejected", s.sessions_rejected);
   put("sessions_rejected_per_source", s.sessions_rejected_per_source);
+  put("sessions_rejected_proxy", s.sessions_rejected_proxy);
+  put("sessions_rejected_untrusted", s.sessions_rejected_untrusted);
   put("sessions_idle_closed", s.sessions_idle_closed);
   put("sessions_failed", s.sessions_failed);
   put("accept_errors", s.accept_errors);

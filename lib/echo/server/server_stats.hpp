@@ -17,6 +17,8 @@ struct server_stats {
   counter sessions_closed{0};
   counter sessions_rejected{0};            // over --max-connections
   counter sessions_rejected_per_source{0}; // over --max-connections-per-source
+  counter sessions_rejected_proxy{0};      // --proxy-protocol: no valid header within 5 s
+  counter sessions_rejected_untrusted{0};  // --proxy-trusted: from an address not in the list
   counter sessions_idle_closed{0};
   counter sessions_failed{0}; // ended by an unexpected error
   counter accept_errors{0};

@@ -84,6 +84,12 @@ bool tcp_listener::admit(tcp::socket& socket, std::optional<connections_per_sour
     socket.close(ignored);
     return false;
   };
+  if (!settings_.trusted.empty()) {
+    error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec || !settings_.trusted.contains(peer.address()))
+      return reject(context_.stats.sessions_rejected_untrusted, "not in --proxy-trusted");
+  }
   if (settings_.max_connections != 0 && context_.stats.sessions_open() >= settings_.max_connections)
     return reject(context_.stats.sessions_rejected, "max-connections sessions open");
   if (settings_.max_connections_per_source != 0) {

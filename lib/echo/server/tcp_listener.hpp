@@ -1,5 +1,6 @@
 #pragma once
 
+#include "echo/server/cidr_list.hpp"
 #include "echo/server/connections_per_source.hpp"
 #include "echo/server/tcp_session.hpp"
 #include "echo/server/warning_throttle.hpp"
@@ -18,6 +19,7 @@ struct listener_settings {
   std::size_t max_connections = 0;            // 0 = unlimited
   std::size_t max_connections_per_source = 0; // 0 = unlimited
   bool session_strands = false;               // true when the io_context runs on several threads
+  cidr_list trusted;                          // --proxy-trusted: empty = anyone may connect
 };
 
 // Accepts TCP connections and spawns one tcp_session coroutine each. Past

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "echo/server/server_stats.hpp"
+#include "echo/server/warning_throttle.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,6 +20,8 @@ struct session_context {
   server_stats& stats;
   spdlog::logger& log;
   std::shared_ptr<session_registry> registry;
+  bool proxy_protocol = false;                // a PROXY protocol header comes first
+  warning_throttle* proxy_warnings = nullptr; // with proxy_protocol: for rejected headers
 };
 
 // One TCP echo session (RFC 862): everything read is written back, in
