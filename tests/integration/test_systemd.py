@@ -44,8 +44,10 @@ def connect_when_listening(family, address, seconds=10):
             time.sleep(0.02)
 
 
-@unittest.skipUnless(ACTIVATE, "systemd-socket-activate missing: scripts/deps installs systemd")
 class SocketActivation(EchoTestCase):
+    def setUp(self):
+        self.assertTrue(ACTIVATE, "systemd-socket-activate missing: scripts/deps installs systemd")
+
     def test_tcp_and_udp_on_one_port_ipv4_and_ipv6(self):
         port = free_port("::")
         unused = free_port("127.0.0.1")
