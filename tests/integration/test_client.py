@@ -2,6 +2,7 @@
 IPv6, against echo-server and against peers that misbehave."""
 
 import json
+import math
 import os
 import pty
 import select
@@ -609,3 +610,81 @@ class Bench(ClientTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def histogram_quantile(buckets, q, maximum):
+    """The q-quantile of [index, count] buckets as echo-client computes it:
+    the upper edge of the bucket holding the ceil(q*N)-th sample (64
+    sub-buckets per power of two), never above the largest sample."""
+    total = sum(count for _, count in buckets)
+    wanted = max(1, math.ceil(q * total))
+    seen = 0
+    for index, count in sorted(buckets):
+        seen += count
+        if seen >= wanted:
+            if index < 64:
+                return min(index, maximum)
+            magnitude = index // 32 - 1
+            sub = index - magnitude * 32
+            return min(((sub + 1) << magnitude) - 1, maximum)
+    return maximum
+
+
+class Merge(ClientTestCase):
+    def test_two_load_generators_at_once_merge_exactly(self):
+        args = ["127.0.0.1", "-p", str(self.srv.port), "--bench", "--duration", "1", "--json"]
+        first = subprocess.Popen([CLIENT, *args, "--connections", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        second = subprocess.run([CLIENT, *args, "--connections", "3"], capture_output=True, timeout=60)
+        out, err = first.communicate(timeout=60)
+        self.assertEqual((first.returncode, second.returncode), (0, 0), err + second.stderr)
+        reports = [json.loads(out), json.loads(second.stdout)]
+        paths = []
+        for i, report in enumerate(reports):
+            fd, path = tempfile.mkstemp(suffix=f"-{i}.json")
+            with os.fdopen(fd, "w") as f:
+                json.dump(report, f)
+            self.addCleanup(os.remove, path)
+            paths.append(path)
+        merged = run([CLIENT, "--merge", *paths, "--json"])
+        self.assertEqual(merged.returncode, 0, merged.stderr)
+        m = json.loads(merged.stdout)
+        for key in ("requests", "bytes", "errors", "mismatches", "connections", "connections_echoed"):
+            self.assertEqual(m[key], reports[0][key] + reports[1][key], key)
+        self.assertEqual(m["connections"], 8)
+        self.assertEqual(m["seconds"], max(r["seconds"] for r in reports))
+        pooled = reports[0]["histogram"]["buckets"] + reports[1]["histogram"]["buckets"]
+        maximum = max(r["histogram"]["max"] for r in reports)
+        self.assertEqual(m["histogram"]["max"], maximum)
+        for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)):
+            expected = histogram_quantile(pooled, q, maximum) / 1000
+            self.assertAlmostEqual(m["latency_us"][key], expected, delta=expected / 32 + 0.001, msg=key)
+            low, high = sorted(r["latency_us"][key] for r in reports)
+            self.assertTrue(low - 0.001 <= m["latency_us"][key] <= high + 0.001, (key, low, m["latency_us"][key], high))
+        text = run([CLIENT, "--merge", *paths])
+        self.assertEqual(text.returncode, 0)
+        self.assertIn(b"8 connection(s)", text.stdout)
+
+    def test_reports_of_different_runs_or_not_reports_are_refused(self):
+        base = ["127.0.0.1", "-p", str(self.srv.port), "--bench", "--duration", "0.3", "--json", "--connections", "2"]
+        paths = []
+        for size in ("64", "128"):
+            out = run([CLIENT, *base, "--size", size], timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            fd, path = tempfile.mkstemp(suffix=".json")
+            os.write(fd, out.stdout)
+            os.close(fd)
+            self.addCleanup(os.remove, path)
+            paths.append(path)
+        out = run([CLIENT, "--merge", *paths])
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(f"cannot merge {paths[1]}: its --size is 128, {paths[0]}'s is 64".encode(), out.stderr)
+        fd, junk = tempfile.mkstemp(suffix=".json")
+        os.write(fd, b'{"protocol": "tcp"}')
+        os.close(fd)
+        self.addCleanup(os.remove, junk)
+        out = run([CLIENT, "--merge", junk])
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"cannot merge", out.stderr)
+        out = run([CLIENT, "--merge", "/nonexistent.json"])
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"cannot read it", out.stderr)

@@ -45,7 +45,15 @@ std::string format_json(const bench_report& r) {
       << us(r.latency.quantile(0.9)) << R"(,"p99":)" << us(r.latency.quantile(0.99)) << R"(,"p99_9":)"
       << us(r.latency.quantile(0.999)) << R"(,"max":)" << us(r.latency.max()) << R"(},"errors":)" << r.errors
       << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost << R"(,"connections_echoed":)"
-      << r.connections_echoed << "}\n";
+      << r.connections_echoed << R"(,"bytes":)" << r.bytes << R"(,"histogram":{"unit":"ns","min":)" << r.latency.min()
+      << R"(,"max":)" << r.latency.max() << R"(,"buckets":[)";
+  // Every non-empty bucket as [index, count]: enough to merge reports exactly.
+  bool first = true;
+  r.latency.for_each_bucket([&](std::size_t index, std::uint64_t count) {
+    out << (first ? "" : ",") << '[' << index << ',' << count << ']';
+    first = false;
+  });
+  out << "]}}\n";
   return out.str();
 }
 

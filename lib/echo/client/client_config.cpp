@@ -29,6 +29,8 @@ po::options_description make_options() {
      "with -m or a pipe over TCP: do not half-close after sending; end once the echo is complete (for servers "
      "that close on a half-close without answering)")
     ("timeout", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
+    ("merge", po::value<std::vector<std::string>>()->multitoken()->value_name("FILE..."),
+     "merge --bench --json reports of several load generators into one (exact sums, percentiles of all samples)")
     ("proxy-header", po::value<std::string>()->value_name("v1|v2"),
      "over TCP: send a PROXY protocol header first on every connection, as a load balancer would")
     (",4", po::bool_switch(), "use IPv4 addresses only")
@@ -140,6 +142,13 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   if (!config.half_close && (vm["bench"].as<bool>() || config.protocol == transport::udp))
     throw usage_error("--no-shutdown is for -m and pipe mode over TCP, not " +
                       std::string(vm["bench"].as<bool>() ? "--bench" : "--udp"));
+  if (vm.count("merge")) {
+    if (vm["bench"].as<bool>() || config.message || (bench_options_given && !vm["json"].as<bool>()))
+      throw usage_error("--merge takes only report files (and --json)");
+    config.merge = vm["merge"].as<std::vector<std::string>>();
+    config.json = vm["json"].as<bool>();
+    return {client_command::action::run, config, {}};
+  }
   if (vm["bench"].as<bool>()) {
     if (config.message) throw usage_error("--bench and -m/--message exclude each other");
     bench_config bench;

@@ -37,6 +37,8 @@ struct client_config {
   std::optional<bench_config> bench;
   spdlog::level::level_enum log_level = spdlog::level::warn;
   address_family family = address_family::any; // -4, -6
+  std::vector<std::string> merge;              // --merge FILE...: combine --bench --json reports, no network
+  bool json = false;                           // --json with --merge
   int proxy_header = 0;                        // --proxy-header v1|v2: 1 or 2; 0 = none
 };
 

@@ -2,8 +2,10 @@
 
 #include "echo/client/console_io.hpp"
 #include "echo/client/load_generator.hpp"
+#include "echo/client/merge_reports.hpp"
 #include "echo/client/modes.hpp"
 #include "echo/common/asio.hpp"
+#include "echo/common/usage_error.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +27,18 @@ asio::awaitable<int> run_mode(const client_config& config, spdlog::logger& log) 
 
 int run_client(const client_config& config, spdlog::logger& log) {
   std::signal(SIGPIPE, SIG_IGN);
+  if (!config.merge.empty()) {
+    // No network: reports in, one report out. A file that is not a report,
+    // or reports of different runs, are usage errors (exit 2).
+    try {
+      const auto merged = merge_reports(config.merge);
+      std::cout << (config.json ? format_json(merged) : format_text(merged)) << std::flush;
+      return merged.errors == 0 && merged.mismatches == 0 ? 0 : 1;
+    } catch (const usage_error& e) {
+      std::cerr << "echo-client: " << e.what() << '\n';
+      return 2;
+    }
+  }
   asio::io_context io(1);
   int exit_code = 1;
   asio::co_spawn(io, run_mode(config, log), [&](const std::exception_ptr& failure, int code) {

@@ -25,6 +25,26 @@ public:
   }
 
   void merge(const latency_histogram& other) noexcept;
+
+  // Bucket by bucket, for writing a histogram out and reading it back
+  // (--bench --json, --merge): `count` values in bucket `index`, with the
+  // smallest and largest value of all given separately.
+  template <class Visit>
+  void for_each_bucket(Visit visit) const {
+    for (std::size_t i = 0; i < counts_.size(); ++i)
+      if (counts_[i] != 0) visit(i, counts_[i]);
+  }
+  // False when `index` is not a bucket. Keeps min/max as given by add_extremes().
+  bool add_bucket(std::size_t index, std::uint64_t count) noexcept {
+    if (index >= counts_.size()) return false;
+    counts_[index] += count;
+    total_ += count;
+    return true;
+  }
+  void add_extremes(std::uint64_t min, std::uint64_t max) noexcept {
+    if (min < min_) min_ = min;
+    if (max > max_) max_ = max;
+  }
   void reset() noexcept { *this = latency_histogram{}; }
 
   std::uint64_t count() const noexcept { return total_; }
