@@ -176,13 +176,17 @@ def free_port(host):
     as socat, ncat and Prometheus cannot take port 0 and say which port they
     got, so this is the one place a test picks a port itself; a clash shows
     as a failed start."""
+    # Checked on the wildcard address of the family: a daemon that binds all
+    # addresses (`bind :PORT`) also clashes with this machine's own
+    # connections on other addresses, which a check on loopback alone misses.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
     for _ in range(50):
         with socket.socket(family, socket.SOCK_STREAM) as t, socket.socket(family, socket.SOCK_DGRAM) as u:
-            t.bind((host, 0))
+            t.bind((wildcard, 0))
             port = t.getsockname()[1]
             try:
-                u.bind((host, port))
+                u.bind((wildcard, port))
             except OSError:
                 continue
             return port

@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 class BalancerTestCase(EchoTestCase):
     def backends(self, *extra):
         servers = [self.server("--port", "0", "--bind", "127.0.0.1", "--proxy-protocol", "--proxy-trusted",
-                               "127.0.0.1", "--udp-rate-limit", "0", "--log-level", "debug", *extra)
+                               "127.0.0.1", "--udp-rate-limit", "0", "--log-level", "debug",
+                               "--shutdown-timeout", "30", *extra)
                    for _ in range(3)]
         return servers
 
@@ -124,8 +125,43 @@ class HAProxy(BalancerTestCase):
         # The health checks arrive with a header (LOCAL or PROXY) and are echoed.
         for b in backends:
             b.wait_log(r"bytes_in=21 bytes_out=21")  # "haproxy-health-check\n"
+        # Draining: a backend told to stop keeps its open session going
+        # while HAProxy sends new connections elsewhere.
+        self.assert_draining(backends, front)
         # inter 500ms, fall 2: down within about a second.
-        self.assert_no_connection_lost_after_a_backend_dies(backends, front, 2 * SLOW)
+        self.assert_no_connection_lost_after_a_backend_dies(backends[1:], front, 2 * SLOW)
+
+    def assert_draining(self, backends, front):
+        session = socket.create_connection(("127.0.0.1", front), timeout=10 * SLOW)
+        self.addCleanup(session.close)
+        session.sendall(b"long-lived")
+        self.assertEqual(session.recv(100), b"long-lived")
+        port = session.getsockname()[1]
+        pattern = re.compile(r"session opened: peer 127\.0\.0\.1:%d " % port)
+        end = deadline(10)
+        while not any(pattern.search(line) for b in backends for line in b.lines):
+            self.assertLess(time.monotonic(), end, "no backend logged the long session")
+            for b in backends:
+                b.pump(0.01)
+        draining = next(b for b in backends if any(pattern.search(line) for line in b.lines))
+        draining.signal(signal.SIGTERM)
+        draining.wait_log("stopping: no new connections")
+        # No wait for the checks to notice: a connection HAProxy still sends to
+        # the closed listener is refused and redispatched (`retries`, `option
+        # redispatch`), so none of these fails either way.
+        others_before = sum(1 for b in backends if b is not draining for line in b.lines if "(PROXY v" in line)
+        for i in range(20):
+            self.assertEqual(tcp_echo(front, b"new %d" % i, timeout=5), b"new %d" % i)
+        for b in backends:
+            b.pump(0.05)
+        others_after = sum(1 for b in backends if b is not draining for line in b.lines if "(PROXY v" in line)
+        self.assertGreaterEqual(others_after - others_before, 20)
+        session.sendall(b"still served while draining")
+        self.assertEqual(session.recv(100), b"still served while draining")
+        session.close()
+        self.assertEqual(draining.wait_exit(), 0)
+        backends.remove(draining)
+        backends.insert(0, draining)  # the dead one first, for the failure check that follows
 
 
 class Nginx(BalancerTestCase):

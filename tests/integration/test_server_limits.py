@@ -305,6 +305,30 @@ class ReusePortAndStats(EchoTestCase):
         self.assertEqual(second.port, first.port)
         self.assertEqual(tcp_echo(first.port, b"shared"), b"shared")
 
+    def test_reuse_port_three_processes_share_the_load(self):
+        # The recipe of docs/load-balancers.md: N processes, one port, the
+        # kernel spreading connections (and datagrams) across them.
+        from metrics_support import metrics_address, scrape, value
+        first = self.server("--port", "0", "--reuse-port", "--bind", "127.0.0.1", "--udp-rate-limit", "0",
+                            "--metrics", "127.0.0.1:0")
+        servers = [first] + [self.server("--port", str(first.port), "--reuse-port", "--bind", "127.0.0.1",
+                                         "--udp-rate-limit", "0", "--metrics", "127.0.0.1:0") for _ in range(2)]
+        for i in range(90):
+            self.assertEqual(tcp_echo(first.port, b"conn %d" % i), b"conn %d" % i)
+            self.assertEqual(udp_echo(first.port, b"dgram %d" % i), b"dgram %d" % i)  # a new socket each time
+        end = deadline(10)
+        while True:
+            samples = [scrape(metrics_address(s)) for s in servers]
+            tcp = [value(m, "echo_tcp_connections_total") for m in samples]
+            udp = [value(m, "echo_udp_sent_datagrams_total") for m in samples]
+            if sum(tcp) == 90 or time.monotonic() > end:
+                break
+            time.sleep(0.05)
+        self.assertEqual(sum(tcp), 90)
+        self.assertEqual(sum(udp), 90)
+        self.assertTrue(all(n > 0 for n in tcp), f"connections per process: {tcp}")
+        self.assertTrue(all(n > 0 for n in udp), f"datagrams per process: {udp}")
+
     def test_without_reuse_port_the_second_fails(self):
         first = self.server("--port", "0", "--bind", "127.0.0.1")
         second = self.server("--port", str(first.port), "--bind", "127.0.0.1", wait_listening=False)
