@@ -153,6 +153,19 @@ class Server:
         self.close()
 
 
+def stop_process(proc, seconds=10):
+    """SIGTERM a daemon the test started (Prometheus, a balancer), SIGKILL
+    if it is still there after `seconds`; reaps it either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def run(args, input=None, timeout=30, env=None):
     full_env = dict(os.environ)
     full_env.update(env or {})

@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import SLOW, EchoTestCase, deadline, free_port, tcp_echo, udp_echo  # noqa: E402
+from echo_harness import SLOW, EchoTestCase, deadline, free_port, stop_process, tcp_echo, udp_echo  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -37,20 +37,23 @@ class BalancerTestCase(EchoTestCase):
             text = text.replace(f"127.0.0.1:{example}", f"127.0.0.1:{real}")
         return re.sub(r"(?<=[ :\]])9001\b", str(front), text)
 
+    def configure(self, recipe, name, front_host):
+        """Three backends, a free front port, and the recipe written with
+        their ports into a temp directory: (backends, front, workdir, config)."""
+        backends = self.backends()
+        front = free_port(front_host)
+        workdir = tempfile.mkdtemp(prefix=f"echo-{name}-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        config = os.path.join(workdir, os.path.basename(recipe))
+        with open(config, "w") as f:
+            f.write(self.recipe(recipe, [b.port for b in backends], front))
+        return backends, front, workdir, config
+
     def start_daemon(self, argv, workdir):
         log = open(os.path.join(workdir, "daemon.log"), "wb")
         self.addCleanup(log.close)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-
-        def stop():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-        self.addCleanup(stop)
+        self.addCleanup(stop_process, proc)
         self.daemon_log = log.name
         return proc
 
@@ -108,13 +111,7 @@ class BalancerTestCase(EchoTestCase):
 class HAProxy(BalancerTestCase):
     def test_recipe(self):
         self.assertTrue(shutil.which("haproxy"), "haproxy missing: scripts/deps balancers installs it")
-        backends = self.backends()
-        front = free_port("127.0.0.1")
-        workdir = tempfile.mkdtemp(prefix="echo-haproxy-")
-        self.addCleanup(shutil.rmtree, workdir, True)
-        config = os.path.join(workdir, "haproxy.cfg")
-        with open(config, "w") as f:
-            f.write(self.recipe("deploy/haproxy/haproxy.cfg", [b.port for b in backends], front))
+        backends, front, workdir, config = self.configure("deploy/haproxy/haproxy.cfg", "haproxy", "127.0.0.1")
         out = subprocess.run(["haproxy", "-c", "-f", config], capture_output=True)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         proc = self.start_daemon(["haproxy", "-db", "-f", config], workdir)
@@ -168,13 +165,7 @@ class Nginx(BalancerTestCase):
     def test_recipe(self):
         self.assertTrue(shutil.which("nginx") and os.path.exists("/usr/lib/nginx/modules/ngx_stream_module.so"),
                         "nginx with its stream module missing: scripts/deps balancers installs them")
-        backends = self.backends()
-        front = free_port("::")
-        workdir = tempfile.mkdtemp(prefix="echo-nginx-")
-        self.addCleanup(shutil.rmtree, workdir, True)
-        config = os.path.join(workdir, "nginx.conf")
-        with open(config, "w") as f:
-            f.write(self.recipe("deploy/nginx/nginx.conf", [b.port for b in backends], front))
+        backends, front, workdir, config = self.configure("deploy/nginx/nginx.conf", "nginx", "::")
         out = subprocess.run(["nginx", "-t", "-c", config, "-p", workdir], capture_output=True)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         proc = self.start_daemon(["nginx", "-c", config, "-p", workdir, "-g", "daemon off;"], workdir)

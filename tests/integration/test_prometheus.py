@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import SLOW, EchoTestCase, deadline, free_port, tcp_echo, udp_echo  # noqa: E402
+from echo_harness import EchoTestCase, deadline, free_port, stop_process, tcp_echo, udp_echo  # noqa: E402
 from metrics_support import metrics_address  # noqa: E402
 
 
@@ -36,18 +36,9 @@ class RealPrometheus(EchoTestCase):
         proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={workdir}/data",
                                  f"--web.listen-address=127.0.0.1:{port}"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop, proc)
+        self.addCleanup(stop_process, proc, 20)
         self.prometheus_log = log.name
         return f"http://127.0.0.1:{port}", proc
-
-    @staticmethod
-    def stop(proc):
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
     def query(self, base, expr):
         url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})

@@ -40,18 +40,19 @@ struct pipe_state {
   wake_event window_has_room{socket.get_executor()};
   bool waiting_for_room = false; // the sender waits for the echo to catch up
   std::uint64_t sent = 0;        // bytes written to the server
-  std::uint64_t received = 0;    // bytes of echo written to stdout
   bool sending = false;          // a write to the server is under way
   bool input_done = false;       // stdin ended (and we half-closed, unless --no-shutdown)
   bool echo_done = false;        // everything came back: the server closed, or all of it with --no-shutdown
   clock::time_point last_progress = clock::now();
 
-  std::string counts() const { return std::to_string(received) + " of " + std::to_string(sent) + " bytes echoed"; }
+  std::string counts() const {
+    return std::to_string(window.matched()) + " of " + std::to_string(sent) + " bytes echoed";
+  }
   std::optional<std::string> failure{}; // the first part to fail says why
 
   // With --no-shutdown the server is never told the input ended, so the pipe
   // ends when every byte sent has come back, not at the server's close.
-  bool echo_complete() const { return !config.half_close && input_done && received == sent; }
+  bool echo_complete() const { return !config.half_close && input_done && window.matched() == sent; }
   void finish() {
     echo_done = true;
     watchdog_timer.cancel(); // done: no need to wait for its next tick
@@ -99,7 +100,7 @@ asio::awaitable<void> copy_server_to_stdout(pipe_state& state) {
     auto [ec, n] = co_await state.socket.async_read_some(asio::buffer(chunk), nothrow);
     if (ec == asio::error::eof) {
       if (!state.input_done) state.fail("the server closed the connection before the input ended");
-      if (state.received < state.sent) state.fail("the server closed the connection with the echo short");
+      if (state.window.matched() < state.sent) state.fail("the server closed the connection with the echo short");
       state.finish();
       co_return;
     }
@@ -112,7 +113,6 @@ asio::awaitable<void> copy_server_to_stdout(pipe_state& state) {
     } catch (const std::system_error& e) {
       state.fail(std::string("cannot write the echo: ") + e.what());
     }
-    state.received += good;
     if (differs) {
       if (state.window.size() == 0) state.fail("the server sent more than it was sent");
       state.fail("the echo differs from the input at offset " + std::to_string(state.window.matched()));

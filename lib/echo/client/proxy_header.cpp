@@ -1,5 +1,7 @@
 #include "echo/client/proxy_header.hpp"
 
+#include "echo/common/unmapped_address.hpp"
+
 #include <boost/asio/write.hpp>
 
 #include <stdexcept>
@@ -8,13 +10,6 @@ namespace echo {
 namespace {
 
 using boost::asio::ip::tcp;
-
-// Both ends in one family: an IPv4 client on an IPv6 socket is written as IPv4.
-boost::asio::ip::address plain(const boost::asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
 
 void put16(std::string& out, unsigned short value) {
   out += static_cast<char>(value >> 8);
@@ -26,8 +21,8 @@ void put16(std::string& out, unsigned short value) {
 std::string proxy_header_bytes(int version, const tcp::endpoint& source, const tcp::endpoint& destination) {
   // The two ends of one socket are of one family once IPv4-mapped addresses
   // are written as IPv4.
-  const auto from = plain(source.address());
-  const auto to = plain(destination.address());
+  const auto from = unmapped(source.address());
+  const auto to = unmapped(destination.address());
   const bool v4 = from.is_v4();
   if (version == 1) {
     return std::string("PROXY ") + (v4 ? "TCP4 " : "TCP6 ") + from.to_string() + " " + to.to_string() + " " +

@@ -1,5 +1,7 @@
 #include "echo/server/cidr_list.hpp"
 
+#include "echo/common/unmapped_address.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <sstream>
@@ -10,12 +12,6 @@ namespace echo {
 namespace {
 
 using boost::asio::ip::address;
-
-address unmapped(const address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
 
 // The first `prefix` bits of two addresses of one family are equal.
 template <class Bytes>
