@@ -11,6 +11,8 @@ namespace echo {
 // What a load generator run measured.
 struct bench_report {
   transport protocol = transport::tcp;
+  bool tls = false;         // TCP over TLS
+  double setup_seconds = 0; // opening every connection (connect, PROXY header, TLS handshake), one after another
   std::size_t connections = 0;
   std::size_t size = 0;
   std::size_t pipeline = 0;

@@ -8,7 +8,10 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -33,6 +36,15 @@ po::options_description make_options() {
      "merge --bench --json reports of several load generators into one (exact sums, percentiles of all samples)")
     ("proxy-header", po::value<std::string>()->value_name("v1|v2"),
      "over TCP: send a PROXY protocol header first on every connection, as a load balancer would")
+    ("tls", po::bool_switch(),
+     "TCP over TLS (1.2 or newer); the server's certificate is verified against the system's CAs, or "
+     "--tls-ca, and must name HOST (or --servername)")
+    ("tls-ca", po::value<std::string>()->value_name("FILE"), "with --tls: trust the CA certificates in this PEM file")
+    ("insecure", po::bool_switch(), "with --tls: do not verify the server's certificate (testing only)")
+    ("servername", po::value<std::string>()->value_name("NAME"),
+     "with --tls: the name sent as SNI and checked in the certificate (default: HOST)")
+    ("cert", po::value<std::string>()->value_name("FILE"), "with --tls: a PEM client certificate (mutual TLS)")
+    ("key", po::value<std::string>()->value_name("FILE"), "with --tls and --cert: its PEM private key")
     (",4", po::bool_switch(), "use IPv4 addresses only")
     (",6", po::bool_switch(), "use IPv6 addresses only")
     ("verbose,v", po::bool_switch(), "say which address it connected to (--log-level info)")
@@ -84,6 +96,38 @@ std::uint16_t parse_port_word(const std::string& word) {
   return static_cast<std::uint16_t>(value);
 }
 
+// A file option's value, which must be a file we can read.
+std::string readable_file(const po::variables_map& vm, const std::string& name) {
+  const auto path = vm[name].as<std::string>();
+  std::ifstream file(path);
+  if (path.empty() || !file)
+    throw usage_error("invalid value for --" + name + ": '" + path + "' (cannot read it" +
+                      (path.empty() ? std::string(")") : std::string(": ") + std::strerror(errno) + ")"));
+  return path;
+}
+
+std::optional<tls_options> read_tls_options(const po::variables_map& vm, const client_config& config) {
+  const bool tls = vm["tls"].as<bool>();
+  for (const char* name : {"tls-ca", "servername", "cert", "key"})
+    if (vm.count(name) && !tls) throw usage_error(std::string("--") + name + " needs --tls");
+  if (vm["insecure"].as<bool>() && !tls) throw usage_error("--insecure needs --tls");
+  if (!tls) return std::nullopt;
+  if (config.protocol == transport::udp) throw usage_error("--tls is for TCP, not --udp");
+  tls_options options;
+  if (vm.count("tls-ca")) options.ca = readable_file(vm, "tls-ca");
+  options.insecure = vm["insecure"].as<bool>();
+  if (options.insecure && !options.ca.empty()) throw usage_error("--insecure and --tls-ca exclude each other");
+  if (vm.count("servername")) {
+    options.servername = vm["servername"].as<std::string>();
+    if (options.servername.empty()) throw usage_error("invalid value for --servername: '' (expected a name)");
+  }
+  if (vm.count("cert")) options.cert = readable_file(vm, "cert");
+  if (vm.count("key")) options.key = readable_file(vm, "key");
+  if (options.cert.empty() != options.key.empty())
+    throw usage_error(options.cert.empty() ? "--key needs --cert" : "--cert needs --key");
+  return options;
+}
+
 } // namespace
 
 client_command parse_client_config(const std::vector<std::string>& args) {
@@ -132,6 +176,7 @@ client_command parse_client_config(const std::vector<std::string>& args) {
     if (config.protocol == transport::udp) throw usage_error("--proxy-header is for TCP, not --udp");
     config.proxy_header = version == "v1" ? 1 : 2;
   }
+  config.tls = read_tls_options(vm, config);
   if (vm["-4"].as<bool>() && vm["-6"].as<bool>()) throw usage_error("-4 and -6 exclude each other");
   if (vm["-4"].as<bool>()) config.family = address_family::v4;
   if (vm["-6"].as<bool>()) config.family = address_family::v6;

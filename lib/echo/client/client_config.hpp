@@ -24,6 +24,15 @@ struct bench_config {
   bool json = false;
 };
 
+// --tls and what goes with it.
+struct tls_options {
+  std::string ca;         // --tls-ca: trust these CAs instead of the system's
+  bool insecure = false;  // --insecure: no verification at all
+  std::string servername; // --servername: SNI and the name checked; default HOST
+  std::string cert;       // --cert, --key: a client certificate (mutual TLS)
+  std::string key;
+};
+
 // Everything echo-client can be told. Filled and validated only by
 // parse_client_config().
 struct client_config {
@@ -40,6 +49,7 @@ struct client_config {
   std::vector<std::string> merge;              // --merge FILE...: combine --bench --json reports, no network
   bool json = false;                           // --json with --merge
   int proxy_header = 0;                        // --proxy-header v1|v2: 1 or 2; 0 = none
+  std::optional<tls_options> tls;              // --tls: TCP over TLS
 };
 
 struct client_command {

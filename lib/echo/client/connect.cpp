@@ -4,6 +4,11 @@
 #include "echo/client/proxy_header.hpp"
 #include "echo/common/duration_text.hpp"
 #include "echo/common/endpoint_format.hpp"
+#include "echo/common/usage_error.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <cctype>
 #include <string_view>
@@ -12,11 +17,12 @@ namespace echo {
 
 using asio::ip::tcp;
 using asio::ip::udp;
+namespace ssl = asio::ssl;
 
 std::string where(const client_config& c) { return c.host + " port " + std::to_string(c.port); }
 
 std::string failure_text(const client_config& c, const std::string& why) {
-  return (c.protocol == transport::tcp ? "tcp " : "udp ") + where(c) + ": " + why;
+  return (c.protocol == transport::udp ? "udp " : c.tls ? "tls " : "tcp ") + where(c) + ": " + why;
 }
 
 namespace {
@@ -81,6 +87,73 @@ asio::awaitable<tcp::socket> connect_tcp(const client_config& config, spdlog::lo
     log.debug("connect to {} failed: {}", endpoint, last_error);
   }
   throw client_error("cannot connect to " + where(config) + ": " + last_error);
+}
+
+std::shared_ptr<ssl::context> make_client_tls_context(const tls_options& options) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  apply_common_tls_settings(*context);
+  error_code ec;
+  const auto fail = [&ec](const char* option, const std::string& path, const char* what) {
+    const auto why = ec.message();
+    ERR_clear_error();
+    return usage_error(std::string("invalid value for ") + option + ": '" + path + "' (not " + what + ": " + why + ")");
+  };
+  if (!options.ca.empty()) {
+    if (context->load_verify_file(options.ca, ec); ec) throw fail("--tls-ca", options.ca, "PEM CA certificates");
+  } else if (context->set_default_verify_paths(ec); ec) {
+    throw usage_error("cannot load the system's CA certificates: " + ec.message() + " (use --tls-ca FILE)");
+  }
+  if (!options.cert.empty()) {
+    if (context->use_certificate_chain_file(options.cert, ec); ec)
+      throw fail("--cert", options.cert, "a PEM certificate chain");
+    if (context->use_private_key_file(options.key, ssl::context::pem, ec); ec)
+      throw fail("--key", options.key, "a PEM private key");
+    if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+      ERR_clear_error();
+      throw usage_error("invalid value for --key: '" + options.key + "' (does not match --cert '" + options.cert +
+                        "')");
+    }
+  }
+  context->set_verify_mode(options.insecure ? ssl::verify_none : ssl::verify_peer);
+  return context;
+}
+
+asio::awaitable<client_stream> start_tls(tcp::socket socket, std::shared_ptr<ssl::context> context,
+                                         const client_config& config) {
+  client_stream stream(std::move(socket), std::move(context));
+  auto& tls = *stream.tls();
+  SSL* ssl = tls.native_handle();
+  const auto& options = *config.tls;
+  const auto name = options.servername.empty() ? config.host : options.servername;
+  error_code not_address;
+  asio::ip::make_address(name, not_address);
+  // SNI carries names only (RFC 6066), never an address.
+  // (SSL_set_tlsext_host_name(), spelled out: the macro casts C-style.)
+  if (not_address)
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(name.c_str()));
+  if (!options.insecure) {
+    // The certificate must name the host: a DNS name, or an IP address SAN.
+    if (not_address)
+      SSL_set1_host(ssl, name.c_str());
+    else
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+  }
+  error_code ec;
+  const bool done = co_await finished_within(config.timeout, [&]() -> asio::awaitable<void> {
+    auto [handshake_ec] = co_await tls.async_handshake(ssl::stream_base::client, nothrow);
+    ec = handshake_ec;
+  }());
+  if (!done) throw client_error(failure_text(config, "no TLS handshake within " + seconds_text(config.timeout)));
+  if (ec) throw client_error(failure_text(config, tls_failure_text(tls, ec)));
+  co_return stream;
+}
+
+asio::awaitable<client_stream> connect_stream(const client_config& config, spdlog::logger& log) {
+  auto socket = co_await connect_tcp(config, log);
+  if (!config.tls) co_return client_stream(std::move(socket));
+  auto stream = co_await start_tls(std::move(socket), make_client_tls_context(*config.tls), config);
+  log.info("TLS: {}", tls_parameters(*stream.tls()));
+  co_return stream;
 }
 
 asio::awaitable<std::vector<udp::endpoint>> resolve_udp(const client_config& config) {

@@ -48,6 +48,9 @@ int run_client(const client_config& config, spdlog::logger& log) {
     }
     try {
       std::rethrow_exception(failure);
+    } catch (const usage_error& e) { // a --tls-ca, --cert or --key file that cannot be used
+      std::cerr << "echo-client: " << e.what() << '\n';
+      exit_code = 2;
     } catch (const std::exception& e) {
       std::cerr << "echo-client: " << e.what() << '\n';
     }

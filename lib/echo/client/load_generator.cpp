@@ -84,41 +84,73 @@ asio::awaitable<void> drive(bench_run& run, std::vector<std::unique_ptr<Connecti
   run.report.seconds = std::chrono::duration<double>(end - run.start).count();
 }
 
-asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
-  // Find the address that answers, then open every connection to it.
-  const auto target = (co_await connect_tcp(run.config, log)).remote_endpoint();
-  const auto executor = co_await asio::this_coro::executor;
-  std::vector<std::unique_ptr<tcp_bench_connection>> connections;
-  connections.reserve(run.bench.connections);
-  for (std::size_t i = 0; i < run.bench.connections; ++i) {
-    tcp::socket socket(executor);
-    error_code ec;
-    socket.open(target.protocol(), ec);
-    if (!ec) {
-      try {
-        bind_source(socket, run.bench, i);
-      } catch (const boost::system::system_error& e) {
-        ec = e.code();
-      }
+// With --tls, a connection is ready once its handshake is done; a failed
+// one counts as an error, and the first is reported.
+asio::awaitable<std::optional<client_stream>> open_tcp(bench_run& run, const tcp::endpoint& target, std::size_t index,
+                                                       const std::shared_ptr<asio::ssl::context>& tls,
+                                                       spdlog::logger& log) {
+  tcp::socket socket(co_await asio::this_coro::executor);
+  error_code ec;
+  socket.open(target.protocol(), ec);
+  if (!ec) {
+    try {
+      bind_source(socket, run.bench, index);
+    } catch (const boost::system::system_error& e) {
+      ec = e.code();
     }
-    if (!ec) {
-      // Every connection has a deadline: a listener whose accept queue is
-      // full drops SYNs, and the kernel would retry for minutes.
-      const bool done = co_await finished_within(run.config.timeout, [&]() -> asio::awaitable<void> {
-        auto [connect_ec] = co_await socket.async_connect(target, nothrow);
-        ec = connect_ec;
-      }());
-      if (!done) ec = asio::error::timed_out;
-    }
-    if (ec) {
-      ++run.report.errors;
-      if (run.report.errors == 1) log.error("connection {} to {} failed: {}", i, target, ec.message());
-      continue;
-    }
+  }
+  if (!ec) {
+    // Every connection has a deadline: a listener whose accept queue is
+    // full drops SYNs, and the kernel would retry for minutes.
+    const bool done = co_await finished_within(run.config.timeout, [&]() -> asio::awaitable<void> {
+      auto [connect_ec] = co_await socket.async_connect(target, nothrow);
+      ec = connect_ec;
+    }());
+    if (!done) ec = asio::error::timed_out;
+  }
+  std::string failure = ec ? ec.message() : std::string();
+  std::optional<client_stream> stream;
+  if (!ec) {
     socket.set_option(tcp::no_delay(true), ec);
     if (run.config.proxy_header != 0) co_await send_proxy_header(socket, run.config.proxy_header);
-    connections.push_back(std::make_unique<tcp_bench_connection>(run, std::move(socket)));
+    if (!tls) {
+      stream.emplace(std::move(socket));
+    } else {
+      try {
+        stream.emplace(co_await start_tls(std::move(socket), tls, run.config));
+      } catch (const client_error& e) {
+        failure = e.what();
+      }
+    }
   }
+  if (!stream) {
+    ++run.report.errors;
+    if (run.report.errors == 1) log.error("connection {} to {} failed: {}", index, target, failure);
+  }
+  co_return stream;
+}
+
+asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
+  const auto tls = run.config.tls ? make_client_tls_context(*run.config.tls) : nullptr;
+  // Find the address that answers (over TLS: one that completes a verified
+  // handshake, so a bad certificate fails the run at once, in one line).
+  tcp::endpoint target;
+  {
+    auto probe = co_await connect_stream(run.config, log);
+    target = probe.socket().remote_endpoint();
+    if (probe.tls()) {
+      co_await finished_within(run.config.timeout,
+                               [&]() -> asio::awaitable<void> { co_await probe.finish_sending(); }());
+    }
+  }
+  std::vector<std::unique_ptr<tcp_bench_connection>> connections;
+  connections.reserve(run.bench.connections);
+  const auto setup_started = clock::now();
+  for (std::size_t i = 0; i < run.bench.connections; ++i) {
+    auto stream = co_await open_tcp(run, target, i, tls, log);
+    if (stream) connections.push_back(std::make_unique<tcp_bench_connection>(run, std::move(*stream)));
+  }
+  run.report.setup_seconds = std::chrono::duration<double>(clock::now() - setup_started).count();
   if (connections.empty()) throw client_error("no connection to " + run.config.host + " could be opened");
   co_await drive(run, connections);
 }
@@ -143,6 +175,7 @@ asio::awaitable<void> bench_udp(bench_run& run) {
 asio::awaitable<int> run_load_generator(const client_config& config, spdlog::logger& log) {
   const auto& bench = *config.bench;
   bench_run run(config, bench);
+  run.report.tls = config.tls.has_value();
   if (config.protocol == transport::tcp)
     co_await bench_tcp(run, log);
   else

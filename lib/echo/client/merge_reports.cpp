@@ -60,6 +60,8 @@ bench_report read_report(const std::string& path) {
   r.mismatches = file.count("mismatches");
   r.lost = file.count("lost");
   r.connections_echoed = file.count("connections_echoed");
+  // Reports from before --tls have no "tls": plain TCP.
+  if (const auto* tls = file.object.if_contains("tls"); tls && tls->is_bool()) r.tls = tls->as_bool();
 
   const auto* histogram = file.object.if_contains("histogram");
   if (!histogram || !histogram->is_object()) file.fail("no \"histogram\" (a report of an older echo-client?)");
@@ -93,6 +95,8 @@ bench_report merge_reports(const std::vector<std::string>& files) {
     if (r.protocol != merged.protocol)
       differs("protocol", std::string(merged.protocol == transport::tcp ? "tcp" : "udp"),
               std::string(r.protocol == transport::tcp ? "tcp" : "udp"));
+    if (r.tls != merged.tls)
+      differs("transport", std::string(merged.tls ? "TLS" : "plain"), std::string(r.tls ? "TLS" : "plain"));
     if (r.size != merged.size) differs("--size", std::to_string(merged.size), std::to_string(r.size));
     if (r.pipeline != merged.pipeline)
       differs("--pipeline", std::to_string(merged.pipeline), std::to_string(r.pipeline));

@@ -13,7 +13,6 @@
 namespace echo {
 namespace {
 
-using asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
 // After the whole message has come back, how long -m waits for the server
@@ -25,14 +24,21 @@ constexpr auto reply_grace = std::chrono::milliseconds(200);
 // not without bound: past this many bytes more than were sent, it is no echo.
 constexpr std::size_t reply_slack = 64 * 1024;
 
-// -m over TCP: send, half-close (unless --no-shutdown), collect the reply
+// -m over TCP (or TLS): send, half-close (unless --no-shutdown), collect the reply
 // until the server closes, or the grace after a complete reply runs out.
 asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::logger& log) {
-  auto socket = co_await connect_tcp(config, log);
+  auto stream = co_await connect_stream(config, log);
   const auto& text = *config.message;
-  co_await asio::async_write(socket, asio::buffer(text), asio::use_awaitable);
+  co_await asio::async_write(stream, asio::buffer(text), asio::use_awaitable);
   error_code ec;
-  if (config.half_close) socket.shutdown(tcp::socket::shutdown_send, ec);
+  // Over TLS the half-close is our close_notify, which is sent, not just
+  // flagged: bounded like everything else.
+  if (config.half_close) {
+    const bool sent = co_await finished_within(
+        config.timeout, [&]() -> asio::awaitable<void> { ec = co_await stream.finish_sending(); }());
+    if (!sent)
+      throw client_error(failure_text(config, "could not finish sending within " + seconds_text(config.timeout)));
+  }
 
   const auto fail = [&](const std::string& why) { return client_error(failure_text(config, why)); };
   std::string reply;
@@ -47,7 +53,7 @@ asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::lo
     const auto left = deadline - clock::now();
     std::size_t n = 0;
     const bool done = left > clock::duration::zero() && co_await finished_within(left, [&]() -> asio::awaitable<void> {
-                        auto [read_ec, got] = co_await socket.async_read_some(asio::buffer(chunk), nothrow);
+                        auto [read_ec, got] = co_await stream.async_read_some(asio::buffer(chunk), nothrow);
                         ec = read_ec;
                         n = got;
                       }());
@@ -56,7 +62,7 @@ asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::lo
       throw fail("no complete reply within " + seconds_text(config.timeout) + " (got " + std::to_string(reply.size()) +
                  " of " + std::to_string(text.size()) + " bytes)");
     }
-    if (ec == asio::error::eof) break;
+    if (is_end_of_stream(ec)) break;
     if (ec) throw fail(ec.message());
     if (reply.size() + n > text.size() + reply_slack)
       throw fail("the server sent more than " + std::to_string(text.size() + reply_slack) + " bytes for a " +

@@ -18,7 +18,6 @@
 namespace echo {
 namespace {
 
-using asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
 // Pipe over TCP: stdin to the server and the server's bytes to stdout, at
@@ -33,11 +32,11 @@ using clock = std::chrono::steady_clock;
 constexpr std::size_t window_bytes = std::size_t{4} << 20;
 
 struct pipe_state {
-  tcp::socket& socket;
+  client_stream& stream;
   const client_config& config;
-  asio::steady_timer watchdog_timer{socket.get_executor()};
+  asio::steady_timer watchdog_timer{stream.get_executor()};
   echo_window window{window_bytes};
-  wake_event window_has_room{socket.get_executor()};
+  wake_event window_has_room{stream.get_executor()};
   bool waiting_for_room = false; // the sender waits for the echo to catch up
   std::uint64_t sent = 0;        // bytes written to the server
   bool sending = false;          // a write to the server is under way
@@ -57,7 +56,7 @@ struct pipe_state {
     echo_done = true;
     watchdog_timer.cancel(); // done: no need to wait for its next tick
     error_code ignored;
-    socket.cancel(ignored); // wakes the reader if it is waiting
+    stream.cancel(ignored); // wakes the reader if it is waiting
   }
 
   [[noreturn]] void fail(const std::string& why) {
@@ -80,15 +79,22 @@ asio::awaitable<void> copy_stdin_to_server(pipe_state& state, stdin_reader& inpu
         co_return; // another part failed and said why
     }
     state.window.push({chunk.data(), n});
-    auto [ec, written] = co_await asio::async_write(state.socket, asio::buffer(chunk.data(), n), nothrow);
+    auto [ec, written] = co_await asio::async_write(state.stream, asio::buffer(chunk.data(), n), nothrow);
     state.sending = false;
     state.sent += written;
     if (ec == asio::error::operation_aborted) co_return; // another part failed and said why
     if (ec) state.fail("sending failed: " + ec.message());
     state.last_progress = clock::now();
   }
-  error_code ec;
-  if (state.config.half_close) state.socket.shutdown(tcp::socket::shutdown_send, ec);
+  // The half-close: a FIN, or over TLS our close_notify (the watchdog bounds
+  // its write as it bounds the others).
+  if (state.config.half_close) {
+    state.sending = true;
+    const auto ec = co_await state.stream.finish_sending();
+    state.sending = false;
+    if (ec == asio::error::operation_aborted) co_return; // another part failed and said why
+    if (ec) state.fail("cannot finish sending: " + ec.message());
+  }
   state.input_done = true;
   state.last_progress = clock::now();
   if (state.echo_complete()) state.finish(); // --no-shutdown, and the echo was already all back
@@ -97,8 +103,8 @@ asio::awaitable<void> copy_stdin_to_server(pipe_state& state, stdin_reader& inpu
 asio::awaitable<void> copy_server_to_stdout(pipe_state& state) {
   std::vector<char> chunk(65536);
   for (;;) {
-    auto [ec, n] = co_await state.socket.async_read_some(asio::buffer(chunk), nothrow);
-    if (ec == asio::error::eof) {
+    auto [ec, n] = co_await state.stream.async_read_some(asio::buffer(chunk), nothrow);
+    if (is_end_of_stream(ec)) {
       if (!state.input_done) state.fail("the server closed the connection before the input ended");
       if (state.window.matched() < state.sent) state.fail("the server closed the connection with the echo short");
       state.finish();
@@ -165,8 +171,8 @@ asio::awaitable<int> pipe_mode(const client_config& config, spdlog::logger& log)
   stdin_reader input(co_await asio::this_coro::executor);
   if (config.protocol == transport::udp) co_return co_await udp_lines(config, input);
 
-  auto socket = co_await connect_tcp(config, log);
-  pipe_state state{socket, config};
+  auto stream = co_await connect_stream(config, log);
+  pipe_state state{stream, config};
   try {
     co_await (copy_server_to_stdout(state) && copy_stdin_to_server(state, input) && watchdog(state));
   } catch (...) {

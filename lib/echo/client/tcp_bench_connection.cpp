@@ -8,10 +8,8 @@
 
 namespace echo {
 
-using asio::ip::tcp;
-
-tcp_bench_connection::tcp_bench_connection(bench_run& run, tcp::socket socket)
-    : bench_connection(run, std::move(socket)), sent_at_(run.bench.pipeline),
+tcp_bench_connection::tcp_bench_connection(bench_run& run, client_stream stream)
+    : bench_connection(run, std::move(stream)), sent_at_(run.bench.pipeline),
       buffer_(std::clamp<std::size_t>(run.bench.size * run.bench.pipeline, 4096, 65536)) {}
 
 std::size_t tcp_bench_connection::start(const completion& done) {
@@ -38,14 +36,14 @@ asio::awaitable<void> tcp_bench_connection::write_loop() {
     ++sent_;
   }
   // The server sends back what it owes, then closes: the reader ends at EOF.
-  error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  // (Over TLS our close_notify is a write; the drain timeout bounds it.)
+  co_await socket_.finish_sending();
 }
 
 asio::awaitable<void> tcp_bench_connection::read_loop() {
   for (;;) {
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_), nothrow);
-    if (ec == asio::error::eof) {
+    if (is_end_of_stream(ec)) {
       if (completed_ != sent_) fail();
       co_return;
     }

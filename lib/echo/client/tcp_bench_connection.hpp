@@ -1,19 +1,18 @@
 #pragma once
 
 #include "echo/client/bench_connection.hpp"
-
-#include <boost/asio/ip/tcp.hpp>
+#include "echo/client/client_stream.hpp"
 
 #include <vector>
 
 namespace echo {
 
-// A TCP load generator connection: a writer keeps `pipeline` messages in
-// flight, a reader checks every echoed byte against what was sent at its
-// stream position and records each message's round trip.
-class tcp_bench_connection : public bench_connection<boost::asio::ip::tcp::socket> {
+// A TCP (or TLS) load generator connection: a writer keeps `pipeline`
+// messages in flight, a reader checks every echoed byte against what was
+// sent at its stream position and records each message's round trip.
+class tcp_bench_connection : public bench_connection<client_stream> {
 public:
-  tcp_bench_connection(bench_run& run, boost::asio::ip::tcp::socket socket);
+  tcp_bench_connection(bench_run& run, client_stream stream);
 
   // Spawns the connection's coroutines; returns how many.
   std::size_t start(const completion& done);

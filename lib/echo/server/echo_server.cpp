@@ -3,11 +3,13 @@
 #include "echo/common/asio.hpp"
 #include "echo/common/endpoint_format.hpp"
 #include "echo/common/logging.hpp"
+#include "echo/common/usage_error.hpp"
 #include "echo/server/listen_sockets.hpp"
 #include "echo/server/metrics_collector.hpp"
 #include "echo/server/metrics_http.hpp"
 #include "echo/server/session_registry.hpp"
 #include "echo/server/tcp_listener.hpp"
+#include "echo/server/tls_context.hpp"
 #include "echo/server/udp_endpoint.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -49,20 +51,21 @@ void echo_server::start(const std::vector<inherited_socket>& inherited) {
   std::optional<asio::ip::tcp::acceptor> metrics_acceptor;
   if (config_.metrics) metrics_acceptor.emplace(open_metrics_acceptor(io_, *config_.metrics));
 
-  const auto origin = inherited.empty() ? "backlog " + std::to_string(config_.backlog) : std::string("from systemd");
-  for (auto& acceptor : sockets.tcp) {
-    const auto endpoint = acceptor.local_endpoint();
-    if (!tcp_endpoint_) tcp_endpoint_ = endpoint;
-    auto& listener = listeners_.emplace_back(std::make_unique<tcp_listener>(
-        io_, std::move(acceptor),
-        listener_settings{config_.max_connections, config_.max_connections_per_source, config_.threads > 1,
-                          config_.proxy_trusted},
-        session_context{stats_, *log_, registry_, config_.proxy_protocol, &proxy_warnings_},
-        [this] { on_session_end(); }));
-    log_->info("listening tcp {} ({})", endpoint, origin);
-    asio::co_spawn(control_, listener->run(),
-                   [this](const std::exception_ptr& failure) { log_failure(*log_, "tcp listener", failure); });
+  // TLS: the certificate and key are loaded before anything serves, so a
+  // bad file stops the start (a configuration error, exit 2).
+  if (!sockets.tls.empty()) {
+    if (config_.tls_cert.empty())
+      throw usage_error("a TLS listener (a socket named tls) needs --tls-cert FILE and --tls-key FILE");
+    tls_ = std::make_shared<tls_contexts>(tls_files{config_.tls_cert, config_.tls_key, config_.tls_client_ca});
+    log_->info("TLS certificate {}: {}{}", config_.tls_cert, describe_certificate(*tls_->current()),
+               config_.tls_client_ca.empty() ? "" : "; client certificates required (" + config_.tls_client_ca + ")");
+  } else if (!config_.tls_cert.empty()) {
+    log_->warn("--tls-cert is set but nothing serves TLS (no --tls-port, no socket named tls)");
   }
+
+  const auto origin = inherited.empty() ? "backlog " + std::to_string(config_.backlog) : std::string("from systemd");
+  for (auto& acceptor : sockets.tcp) start_listener(std::move(acceptor), "tcp", origin, nullptr);
+  for (auto& acceptor : sockets.tls) start_listener(std::move(acceptor), "tls", origin, tls_);
   for (auto& socket : sockets.udp) {
     const auto endpoint = socket.local_endpoint();
     if (!udp_endpoint_) udp_endpoint_ = endpoint;
@@ -78,6 +81,46 @@ void echo_server::start(const std::vector<inherited_socket>& inherited) {
   asio::post(control_, [this] {
     schedule_idle_sweep();
     schedule_stats();
+  });
+}
+
+void echo_server::start_listener(asio::ip::tcp::acceptor acceptor, const char* kind, const std::string& origin,
+                                 std::shared_ptr<tls_contexts> tls) {
+  const auto endpoint = acceptor.local_endpoint();
+  auto& first = tls ? tls_endpoint_ : tcp_endpoint_;
+  if (!first) first = endpoint;
+  session_context context{stats_, *log_, registry_, config_.proxy_protocol, &proxy_warnings_};
+  if (tls) {
+    context.tls = std::move(tls);
+    context.tls_warnings = &tls_warnings_;
+    // A handshake never takes longer than an idle session may last.
+    if (config_.idle_timeout.count() != 0)
+      context.tls_phase_limit = std::min(context.tls_phase_limit, config_.idle_timeout);
+  }
+  auto& listener = listeners_.emplace_back(
+      std::make_unique<tcp_listener>(io_, std::move(acceptor),
+                                     listener_settings{config_.max_connections, config_.max_connections_per_source,
+                                                       config_.threads > 1, config_.proxy_trusted},
+                                     std::move(context), [this] { on_session_end(); }));
+  log_->info("listening {} {} ({})", kind, endpoint, origin);
+  asio::co_spawn(control_, listener->run(), [this, kind](const std::exception_ptr& failure) {
+    log_failure(*log_, std::string(kind) + " listener", failure);
+  });
+}
+
+void echo_server::reload_tls() {
+  asio::post(control_, [this] {
+    if (!tls_) {
+      log_->info("SIGHUP received: nothing to reload (TLS is off); still serving");
+      return;
+    }
+    if (const auto failure = tls_->reload()) {
+      log_->error("TLS reload failed: {}; still serving the certificate loaded before ({})", *failure,
+                  describe_certificate(*tls_->current()));
+      return;
+    }
+    log_->info("TLS certificate reloaded from {}: {}; sessions already open keep the one they started with",
+               config_.tls_cert, describe_certificate(*tls_->current()));
   });
 }
 

@@ -25,6 +25,7 @@ class process_collector;
 class server_collector;
 class session_registry;
 class tcp_listener;
+class tls_contexts;
 class udp_endpoint;
 
 // The echo service on one io_context: a TCP listener with its sessions, a
@@ -47,12 +48,18 @@ public:
   // and log a summary. io_context::run() returns when all is done.
   void stop();
 
+  // SIGHUP: loads the TLS certificate and key again for new sessions; a
+  // reload that fails keeps the current ones (and logs an error naming the
+  // file). Callable from any thread; without TLS it only logs.
+  void reload_tls();
+
   // Called on the control executor once a stop has completed (each handler
   // given, in order).
   void on_finished(std::function<void()> handler) { on_finished_.push_back(std::move(handler)); }
 
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint() const { return tcp_endpoint_; }
   std::optional<boost::asio::ip::udp::endpoint> udp_endpoint() const { return udp_endpoint_; }
+  std::optional<boost::asio::ip::tcp::endpoint> tls_endpoint() const { return tls_endpoint_; }
   std::optional<boost::asio::ip::tcp::endpoint> metrics_endpoint() const { return metrics_endpoint_; }
   // True from start() until a graceful stop begins: what /readyz says.
   bool ready() const noexcept { return ready_.load(std::memory_order_relaxed); }
@@ -65,6 +72,8 @@ private:
   void schedule_idle_sweep();
   void schedule_stats();
   void start_metrics(boost::asio::ip::tcp::acceptor acceptor);
+  void start_listener(boost::asio::ip::tcp::acceptor acceptor, const char* kind, const std::string& origin,
+                      std::shared_ptr<tls_contexts> tls);
 
   boost::asio::io_context& io_;
   server_config config_;
@@ -79,12 +88,15 @@ private:
   std::vector<std::unique_ptr<class udp_endpoint>> udp_endpoints_;
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint_;
   std::optional<boost::asio::ip::udp::endpoint> udp_endpoint_;
+  std::optional<boost::asio::ip::tcp::endpoint> tls_endpoint_;
+  std::shared_ptr<tls_contexts> tls_; // set while a TLS listener serves
   std::unique_ptr<server_collector> server_metrics_;
   std::unique_ptr<process_collector> process_metrics_;
   std::shared_ptr<metrics_http> metrics_; // shared with its connections, which may outlive us
   std::optional<boost::asio::ip::tcp::endpoint> metrics_endpoint_;
   std::atomic<bool> ready_{false};
   warning_throttle proxy_warnings_; // rejected PROXY protocol headers: a warning a second at most
+  warning_throttle tls_warnings_;   // failed TLS handshakes: likewise
   boost::asio::steady_timer idle_sweep_timer_;
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer shutdown_timer_;

@@ -116,6 +116,7 @@ listen_sockets open_listen_sockets(asio::io_context& io, const server_config& co
       if (ec == asio::error::address_in_use && config.tcp && config.port == 0 && attempt < attempts) continue;
       if (ec) fail_bind("bind (UDP) on", address, port, ec);
     }
+    if (config.tls_port) sockets.tls.push_back(open_acceptor(io, address, *config.tls_port, config));
     return sockets;
   }
 }
@@ -130,7 +131,7 @@ listen_sockets adopt_inherited_sockets(asio::io_context& io, const server_config
       throw std::system_error(errno, std::generic_category(), "inherited " + describe(socket) + ": getsockname");
     const bool v6 = address.ss_family == AF_INET6;
     error_code ec;
-    if (socket.type == inherited_socket::kind::tcp) {
+    if (socket.type != inherited_socket::kind::udp) {
       tcp::acceptor acceptor(io);
       acceptor.assign(v6 ? tcp::v6() : tcp::v4(), socket.fd, ec);
       if (!ec && config.tcp_buffer != 0) {
@@ -139,7 +140,7 @@ listen_sockets adopt_inherited_sockets(asio::io_context& io, const server_config
         if (!ec) acceptor.set_option(asio::socket_base::receive_buffer_size(bytes), ec);
       }
       if (ec) throw std::system_error(ec, "inherited " + describe(socket));
-      sockets.tcp.push_back(std::move(acceptor));
+      (socket.type == inherited_socket::kind::tls ? sockets.tls : sockets.tcp).push_back(std::move(acceptor));
     } else {
       udp::socket udp_socket(io);
       udp_socket.assign(v6 ? udp::v6() : udp::v4(), socket.fd, ec);

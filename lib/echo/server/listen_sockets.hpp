@@ -11,15 +11,17 @@
 
 namespace echo {
 
-// The sockets a server listens on, bound and ready: TCP acceptors and UDP
-// sockets. Bound by us, there is one of each protocol served; passed by
-// systemd, as many as the socket unit has.
+// The sockets a server listens on, bound and ready: TCP acceptors, UDP
+// sockets and TLS acceptors. Bound by us, there is one of each protocol
+// served; passed by systemd, as many as the socket unit has.
 struct listen_sockets {
   std::vector<boost::asio::ip::tcp::acceptor> tcp;
   std::vector<boost::asio::ip::udp::socket> udp;
+  std::vector<boost::asio::ip::tcp::acceptor> tls;
 };
 
-// Binds what `config` asks for (--bind, --port, --backlog, --reuse-port).
+// Binds what `config` asks for (--bind, --port, --tls-port, --backlog,
+// --reuse-port).
 // With --port 0, TCP and UDP still share one port: the one the OS gave TCP.
 // Throws std::system_error naming the address on failure.
 listen_sockets open_listen_sockets(boost::asio::io_context& io, const server_config& config);

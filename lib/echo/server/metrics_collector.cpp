@@ -148,8 +148,11 @@ std::vector<MetricFamily> server_collector::Collect() const {
 
   out.push_back(single("echo_accept_errors_total", "Failed accepts of TCP connections (EMFILE, ENFILE, ...).",
                        MetricType::Counter, value_of(s.accept_errors)));
-  out.push_back(
-      single("echo_tls_handshake_failures_total", "TLS handshakes that failed or timed out.", MetricType::Counter, 0));
+  out.push_back(single("echo_tls_handshakes_total", "TLS handshakes completed (each one a TLS echo session).",
+                       MetricType::Counter, value_of(s.tls_handshakes)));
+  out.push_back(single("echo_tls_handshake_failures_total",
+                       "TLS handshakes that failed, or were not complete within min(--idle-timeout, 10s).",
+                       MetricType::Counter, value_of(s.tls_handshake_failures)));
   out.push_back(single("echo_metrics_requests_total", "HTTP requests answered by the metrics endpoint.",
                        MetricType::Counter, value_of(s.metrics_requests)));
   out.push_back(single("echo_metrics_connections_rejected_total",

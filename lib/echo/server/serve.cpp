@@ -2,6 +2,7 @@
 
 #include "echo/common/asio.hpp"
 #include "echo/common/logging.hpp"
+#include "echo/common/usage_error.hpp"
 #include "echo/server/echo_server.hpp"
 #include "echo/server/systemd.hpp"
 
@@ -19,8 +20,8 @@ namespace echo {
 namespace {
 
 // The signals a running server acts on: SIGINT and SIGTERM stop it
-// gracefully (a second one exits at once); SIGHUP never stops it (it is the
-// reload signal, and there is nothing to reload without TLS). Everything
+// gracefully (a second one exits at once); SIGHUP never stops it: it
+// reloads the TLS certificate and key. Everything
 // here runs on one strand: the handler, its re-arm, and the cancel once the
 // server has finished, so a signal that arrives as the stop completes can
 // never re-arm a wait that nothing would cancel (which would keep run() from
@@ -44,7 +45,7 @@ private:
     signals_.async_wait([this](const error_code& ec, int signo) {
       if (ec || finished_) return;
       if (signo == SIGHUP) {
-        log_.info("signal {} (SIGHUP) received: nothing to reload (TLS is off); still serving", signo);
+        server_.reload_tls();
         wait();
         return;
       }
@@ -129,6 +130,9 @@ int serve(const server_config& config, std::shared_ptr<spdlog::logger> log) {
   systemd_status status(io, server);
   try {
     server.start(take_inherited_sockets());
+  } catch (const usage_error& e) {
+    log_fatal(*log, e.what()); // a TLS file that cannot be used
+    return 2;
   } catch (const std::system_error& e) {
     log_fatal(*log, e.what());
     return 1;

@@ -60,6 +60,13 @@ po::options_description make_options() {
      "every TCP connection starts with a PROXY protocol v1 or v2 header (from a load balancer)")
     ("proxy-trusted", po::value<std::string>()->value_name("LIST"),
      "with --proxy-protocol: the only addresses allowed to connect, as CIDRs (10.0.0.0/8,::1/128)")
+    ("tls-port", po::value<std::int64_t>()->value_name("N"),
+     "also serve echo over TLS on port N (TCP); needs --tls-cert and --tls-key")
+    ("tls-cert", po::value<std::string>()->value_name("FILE"),
+     "PEM certificate chain for TLS, the server's certificate first (SIGHUP reloads it)")
+    ("tls-key", po::value<std::string>()->value_name("FILE"), "PEM private key for TLS (SIGHUP reloads it)")
+    ("tls-client-ca", po::value<std::string>()->value_name("FILE"),
+     "mutual TLS: require client certificates issued by these PEM CA certificates")
     ("log-level", po::value<std::string>()->value_name("L")->default_value("info"),
      "trace, debug, info, warn, error, critical, off")
     ("log-format", po::value<std::string>()->value_name("F")->default_value("text"), "text or json")
@@ -175,6 +182,38 @@ void store(const po::parsed_options& parsed, po::variables_map& vm, const option
   }
 }
 
+// A file option's value: a file we can read (its contents are checked when
+// the server starts).
+std::string readable_file(const po::variables_map& vm, const std::string& name, const options::origins* known) {
+  const auto path = vm[name].as<std::string>();
+  const auto bad = [&](const std::string& why) {
+    return usage_error("invalid value for " + options::origin(known, name) + ": '" + path + "' (" + why + ")");
+  };
+  struct stat info {};
+  if (path.empty()) throw bad("expected a file");
+  if (::stat(path.c_str(), &info) != 0) throw bad(std::string("cannot read it: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) throw bad("not a regular file");
+  if (std::ifstream file(path); !file) throw bad(std::string("cannot read it: ") + std::strerror(errno));
+  return path;
+}
+
+void read_tls_options(const po::variables_map& vm, const options::origins* known, server_config& config) {
+  if (vm.count("tls-port")) config.tls_port = options::integer<std::uint16_t>(vm, "tls-port", 0, 65535, known);
+  if (vm.count("tls-cert")) config.tls_cert = readable_file(vm, "tls-cert", known);
+  if (vm.count("tls-key")) config.tls_key = readable_file(vm, "tls-key", known);
+  if (vm.count("tls-client-ca")) config.tls_client_ca = readable_file(vm, "tls-client-ca", known);
+  if (config.tls_port && (config.tls_cert.empty() || config.tls_key.empty()))
+    throw usage_error(options::origin(known, "tls-port") + " needs --tls-cert FILE and --tls-key FILE");
+  if (config.tls_cert.empty() != config.tls_key.empty())
+    throw usage_error(config.tls_cert.empty() ? options::origin(known, "tls-key") + " needs --tls-cert FILE"
+                                              : options::origin(known, "tls-cert") + " needs --tls-key FILE");
+  if (!config.tls_client_ca.empty() && config.tls_cert.empty())
+    throw usage_error(options::origin(known, "tls-client-ca") + " needs --tls-cert FILE and --tls-key FILE");
+  if (config.tls_port && *config.tls_port != 0 && *config.tls_port == config.port && config.tcp)
+    throw usage_error("invalid value for " + options::origin(known, "tls-port") + ": '" +
+                      std::to_string(*config.tls_port) + "' (plain TCP is served on that port; pick another)");
+}
+
 server_config to_config(const po::variables_map& vm, const options::origins& origins) {
   const auto* known = &origins;
   server_config config;
@@ -211,6 +250,7 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
     config.proxy_trusted = options::parsed(vm, "proxy-trusted", cidr_list::parse, known);
     if (!config.proxy_protocol) throw usage_error(options::origin(known, "proxy-trusted") + " needs --proxy-protocol");
   }
+  read_tls_options(vm, known, config);
   config.log_level = options::parsed(vm, "log-level", parse_log_level, known);
   config.format = options::parsed(vm, "log-format", parse_log_format, known);
   config.stats_interval = options::seconds_or_off(vm, "stats-interval", std::chrono::seconds(1), known);
@@ -307,6 +347,9 @@ std::string describe(const server_config& c) {
       << "\" udp-rate-limit=" << c.udp_rate_limit << " reuse-port=" << c.reuse_port
       << " proxy-protocol=" << c.proxy_protocol;
   if (!c.proxy_trusted.empty()) out << " proxy-trusted=" << c.proxy_trusted.to_string();
+  if (c.tls_port) out << " tls-port=" << *c.tls_port;
+  if (!c.tls_cert.empty()) out << " tls-cert=" << c.tls_cert << " tls-key=" << c.tls_key;
+  if (!c.tls_client_ca.empty()) out << " tls-client-ca=" << c.tls_client_ca;
   out << " log-level=" << spdlog::level::to_string_view(c.log_level).data() << " log-format=" << to_string(c.format)
       << " stats-interval=" << seconds_text(c.stats_interval)
       << " shutdown-timeout=" << seconds_text(c.shutdown_timeout);

@@ -46,8 +46,12 @@ struct server_config {
   port_filter udp_blocked_ports = port_filter::parse("0-1023");
   std::uint32_t udp_rate_limit = 1000; // datagrams/s per source, 0 = off
   bool reuse_port = false;
-  bool proxy_protocol = false; // every TCP connection starts with a PROXY protocol header
-  cidr_list proxy_trusted;     // with proxy_protocol: who may connect; empty = anyone
+  bool proxy_protocol = false;           // every TCP connection starts with a PROXY protocol header
+  cidr_list proxy_trusted;               // with proxy_protocol: who may connect; empty = anyone
+  std::optional<std::uint16_t> tls_port; // --tls-port: also serve echo over TLS (0: the OS picks)
+  std::string tls_cert;                  // PEM chain; with tls_key, needed by any TLS listener
+  std::string tls_key;
+  std::string tls_client_ca; // set: mutual TLS, clients need a certificate from these CAs
 
   spdlog::level::level_enum log_level = spdlog::level::info;
   log_format format = log_format::text;

@@ -19,6 +19,8 @@ std::string describe(const server_stats& s) {
   put("sessions_idle_closed", s.sessions_idle_closed);
   put("sessions_failed", s.sessions_failed);
   put("accept_errors", s.accept_errors);
+  put("tls_handshakes", s.tls_handshakes);
+  put("tls_handshake_failures", s.tls_handshake_failures);
   put("tcp_bytes_in", s.tcp_bytes_in);
   put("tcp_bytes_out", s.tcp_bytes_out);
   put("datagrams_in", s.datagrams_in);

@@ -22,6 +22,8 @@ struct server_stats {
   counter sessions_idle_closed{0};
   counter sessions_failed{0}; // ended by an unexpected error
   counter accept_errors{0};
+  counter tls_handshakes{0};         // TLS sessions whose handshake completed
+  counter tls_handshake_failures{0}; // failed, or not done within its bound
   counter tcp_bytes_in{0};
   counter tcp_bytes_out{0};
 

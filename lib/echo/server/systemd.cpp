@@ -35,8 +35,10 @@ std::vector<inherited_socket> take_inherited_sockets() {
     std::free(names);
   }
   for (auto& socket : sockets) {
-    if (socket.name == "tls") reject(socket, "a TLS listener, but this build serves no TLS yet");
-    if (is_inet(socket.fd, SOCK_STREAM, 1))
+    if (socket.name == "tls") {
+      if (!is_inet(socket.fd, SOCK_STREAM, 1)) reject(socket, "named tls, but not a listening TCP socket");
+      socket.type = inherited_socket::kind::tls;
+    } else if (is_inet(socket.fd, SOCK_STREAM, 1))
       socket.type = inherited_socket::kind::tcp;
     else if (is_inet(socket.fd, SOCK_DGRAM, -1))
       socket.type = inherited_socket::kind::udp;

@@ -8,7 +8,7 @@ namespace echo {
 
 // A socket systemd passed us (socket activation), checked for what it is.
 struct inherited_socket {
-  enum class kind { tcp, udp };
+  enum class kind { tcp, udp, tls };
   int fd = -1;
   std::string name; // FileDescriptorName= (or --fdname), "" when none
   kind type = kind::tcp;
@@ -17,7 +17,8 @@ struct inherited_socket {
 // The sockets of LISTEN_FDS/LISTEN_PID, in order; empty when the process
 // was not socket-activated. The variables are then unset, so nothing this
 // process starts inherits them. Each must be a listening TCP socket or a
-// bound UDP socket, IPv4 or IPv6; anything else throws std::system_error
+// bound UDP socket, IPv4 or IPv6 (one named "tls": a listening TCP socket
+// for TLS); anything else throws std::system_error
 // naming the descriptor ("inherited descriptor 4 (name 'x'): ...").
 std::vector<inherited_socket> take_inherited_sockets();
 

@@ -110,7 +110,8 @@ void tcp_listener::spawn_session(tcp::socket socket, std::optional<connections_p
   // per session keeps the idle sweep's close request off a running session.
   const asio::any_io_executor executor = settings_.session_strands ? asio::any_io_executor(asio::make_strand(io_))
                                                                    : asio::any_io_executor(io_.get_executor());
-  asio::co_spawn(executor, tcp_session(std::move(socket), context_), [this, source](const std::exception_ptr& failure) {
+  auto session = context_.tls ? tls_session(std::move(socket), context_) : tcp_session(std::move(socket), context_);
+  asio::co_spawn(executor, std::move(session), [this, source](const std::exception_ptr& failure) {
     if (failure) {
       add(context_.stats.sessions_failed);
       log_failure(context_.log, "session", failure);

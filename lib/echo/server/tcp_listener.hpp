@@ -22,7 +22,8 @@ struct listener_settings {
   cidr_list trusted;                          // --proxy-trusted: empty = anyone may connect
 };
 
-// Accepts TCP connections and spawns one tcp_session coroutine each. Past
+// Accepts TCP connections and spawns one tcp_session coroutine each (a
+// tls_session on a TLS listener, one whose context has `tls`). Past
 // max_connections, or max_connections_per_source from one client, a new
 // connection is closed at once and counted. When descriptors or memory run
 // out it pauses briefly instead of spinning.
