@@ -115,3 +115,26 @@ TEST(ClientConfig, HelpAndVersion) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(ClientConfig, TlsOptions) {
+  EXPECT_FALSE(parse({}).tls);
+  const auto c = parse({"--tls", "--servername", "echo.example", "--tls-ca", "/etc/hostname"});
+  ASSERT_TRUE(c.tls);
+  EXPECT_EQ(c.tls->servername, "echo.example");
+  EXPECT_EQ(c.tls->ca, "/etc/hostname");
+  EXPECT_FALSE(c.tls->insecure);
+  EXPECT_TRUE(parse({"--tls", "--insecure"}).tls->insecure);
+
+  EXPECT_EQ(usage_message({"--insecure"}), "--insecure needs --tls");
+  EXPECT_EQ(usage_message({"--servername", "x"}), "--servername needs --tls");
+  EXPECT_EQ(usage_message({"--tls", "--udp"}), "--tls is for TCP, not --udp");
+  EXPECT_EQ(usage_message({"--tls", "--insecure", "--tls-ca", "/etc/hostname"}),
+            "--insecure and --tls-ca exclude each other");
+  EXPECT_EQ(usage_message({"--tls", "--cert", "/etc/hostname"}), "--cert needs --key");
+  EXPECT_EQ(usage_message({"--tls", "--tls-ca", "/nonexistent"}),
+            "invalid value for --tls-ca: '/nonexistent' (cannot read it: No such file or directory)");
+}
+
+} // namespace

@@ -383,3 +383,35 @@ TEST(ServerConfig, MetricsAddressErrorsSayWhatIsWrong) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(ServerConfig, TlsOptionsNeedEachOtherAndReadableFiles) {
+  const temp_file cert("cert"), key("key"), ca("ca");
+  const auto c =
+      parse({"--tls-port", "9443", "--tls-cert", cert.path(), "--tls-key", key.path(), "--tls-client-ca", ca.path()});
+  ASSERT_TRUE(c.tls_port);
+  EXPECT_EQ(*c.tls_port, 9443);
+  EXPECT_EQ(c.tls_cert, cert.path());
+  EXPECT_EQ(c.tls_key, key.path());
+  EXPECT_EQ(c.tls_client_ca, ca.path());
+  EXPECT_FALSE(parse({}).tls_port);
+
+  EXPECT_EQ(usage_message({"--tls-port", "9443"}), "--tls-port needs --tls-cert FILE and --tls-key FILE");
+  EXPECT_EQ(usage_message({"--tls-port", "9443", "--tls-cert", cert.path()}),
+            "--tls-port needs --tls-cert FILE and --tls-key FILE");
+  EXPECT_EQ(usage_message({"--tls-cert", cert.path()}), "--tls-cert needs --tls-key FILE");
+  EXPECT_EQ(usage_message({"--tls-client-ca", ca.path()}), "--tls-client-ca needs --tls-cert FILE and --tls-key FILE");
+  EXPECT_EQ(usage_message({"--tls-port", "9443", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", key.path()}),
+            "invalid value for --tls-cert: '/nonexistent/cert.pem' (cannot read it: No such file or directory)");
+  EXPECT_EQ(usage_message({"--tls-port", "9443", "--tls-cert", "/tmp", "--tls-key", key.path()}),
+            "invalid value for --tls-cert: '/tmp' (not a regular file)");
+  EXPECT_EQ(usage_message({"--tls-port", "9001", "--tls-cert", cert.path(), "--tls-key", key.path()}),
+            "invalid value for --tls-port: '9001' (plain TCP is served on that port; pick another)");
+  EXPECT_EQ(usage_message({"--tls-port", "70000"}), "invalid value for --tls-port: '70000' (expected 0 to 65535)");
+  // Where a bad value came from is named, as for every option.
+  EXPECT_EQ(usage_message({"--tls-port", "9443", "--tls-key", key.path()}, {"ECHO_SERVER_TLS_CERT=/nonexistent"}),
+            "invalid value for ECHO_SERVER_TLS_CERT: '/nonexistent' (cannot read it: No such file or directory)");
+}
+
+} // namespace

@@ -149,9 +149,12 @@ asio::awaitable<client_stream> start_tls(tcp::socket socket, std::shared_ptr<ssl
 }
 
 asio::awaitable<client_stream> connect_stream(const client_config& config, spdlog::logger& log) {
+  // The context first: a file that cannot be used is a usage error, found
+  // before any connection is made.
+  auto context = config.tls ? make_client_tls_context(*config.tls) : nullptr;
   auto socket = co_await connect_tcp(config, log);
-  if (!config.tls) co_return client_stream(std::move(socket));
-  auto stream = co_await start_tls(std::move(socket), make_client_tls_context(*config.tls), config);
+  if (!context) co_return client_stream(std::move(socket));
+  auto stream = co_await start_tls(std::move(socket), std::move(context), config);
   log.info("TLS: {}", tls_parameters(*stream.tls()));
   co_return stream;
 }

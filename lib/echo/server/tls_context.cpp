@@ -67,14 +67,22 @@ std::shared_ptr<ssl::context> make_server_tls_context(const tls_files& files) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   apply_common_tls_settings(*context);
   context->set_options(ssl::context::single_dh_use);
+  // No renegotiation (a client could make us redo handshakes at will);
+  // TLS 1.3 key updates are not renegotiations and still work.
+  SSL_CTX_set_options(context->native_handle(), SSL_OP_NO_RENEGOTIATION);
   auto* native = context->native_handle();
   // OpenSSL frees a session's record buffers while it is idle.
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   error_code ec;
   if (context->use_certificate_chain_file(files.cert, ec); ec)
     fail("--tls-cert", files.cert, "not a PEM certificate chain (" + openssl_reason(ec) + ")");
-  if (context->use_private_key_file(files.key, ssl::context::pem, ec); ec)
+  if (context->use_private_key_file(files.key, ssl::context::pem, ec); ec) {
+    if (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      fail("--tls-key", files.key, "does not match the certificate in --tls-cert '" + files.cert + "'");
+    }
     fail("--tls-key", files.key, "not a PEM private key (" + openssl_reason(ec) + ")");
+  }
   if (SSL_CTX_check_private_key(native) != 1) {
     ERR_clear_error();
     fail("--tls-key", files.key, "does not match the certificate in --tls-cert '" + files.cert + "'");
