@@ -70,7 +70,10 @@ def client_context(cert=None, key=None, ca="ca.pem"):
 def tls_connect(port, context=None, host="127.0.0.1", server_hostname="localhost"):
     raw = socket.create_connection((host, port), timeout=10 * SLOW)
     try:
-        return (context or client_context()).wrap_socket(raw, server_hostname=server_hostname)
+        # A close without close_notify raises SSLEOFError instead of
+        # reading as an ordinary end: the tests tell the two apart.
+        return (context or client_context()).wrap_socket(raw, server_hostname=server_hostname,
+                                                         suppress_ragged_eofs=False)
     except BaseException:
         raw.close()
         raise
@@ -113,8 +116,8 @@ class TlsTestCase(EchoTestCase):
         srv.tls_port = int(TLS_LISTENING.search(srv.wait_log(TLS_LISTENING.pattern)).group(1))
         return srv
 
-    def counter(self, srv, name):
-        return value(scrape(metrics_address(srv)), name)
+    def counter(self, srv, name, **labels):
+        return value(scrape(metrics_address(srv)), name, **labels)
 
     def wait_counter(self, srv, name, wanted, seconds=10):
         end = deadline(seconds)
@@ -380,6 +383,36 @@ class Hostile(TlsTestCase):
             self.assertEqual(s.recv(100), b"")  # a clean TLS end: Python raises SSLEOFError without close_notify
         self.wait_counter(srv, "echo_tcp_idle_timeouts_total", 1)
         self.assertEqual(srv.stop(), 0)
+
+
+class SharedWithPlainTcp(TlsTestCase):
+    def test_max_connections_counts_tls_and_plain_sessions_together(self):
+        srv = self.tls_server("--max-connections", "2")
+        first = tls_connect(srv.tls_port)
+        self.addCleanup(first.close)
+        self.assertEqual(echo_on(first, b"one"), b"one")
+        plain = socket.create_connection(("127.0.0.1", srv.tcp_port), timeout=10 * SLOW)
+        self.addCleanup(plain.close)
+        self.assertEqual(echo_on(plain, b"two"), b"two")
+        # A third, TLS or plain, is closed at once.
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+            with tls_connect(srv.tls_port) as third:
+                third.recv(1)
+        self.assertEqual(self.counter(srv, "echo_tcp_connections_rejected_total", reason="max_connections"), 1)
+        self.assertEqual(echo_on(first, b"still one"), b"still one")
+        self.assertEqual(srv.stop(), 0)
+
+    def test_graceful_stop_waits_then_ends_tls_sessions_with_close_notify(self):
+        srv = self.tls_server("--shutdown-timeout", "1")
+        with tls_connect(srv.tls_port) as s:
+            self.assertEqual(echo_on(s, b"before the stop"), b"before the stop")
+            srv.signal(signal.SIGTERM)
+            srv.wait_log(r"stopping: no new connections; 1 session\(s\) open")
+            self.assertEqual(echo_on(s, b"while draining"), b"while draining")
+            s.settimeout(10 * SLOW)
+            self.assertEqual(s.recv(100), b"")  # close_notify: Python raises SSLEOFError on a bare close
+        self.assertEqual(srv.wait_exit(), 0)
+        self.assertTrue(any("shutdown timeout: closing 1 session(s)" in line for line in srv.lines), srv.lines)
 
 
 class ProxyBeforeTls(TlsTestCase):
