@@ -253,8 +253,13 @@ asio::awaitable<error_code> echo_plain(tcp::socket& socket, session_registry::en
       record.sent(step.written);
       SPDLOG_LOGGER_TRACE(&record.context.log, "read {} bytes", step.read);
       if (step.error) co_return step.error;
-      if (const auto ec = co_await write_back(socket, buffer.bytes().data(), step.read, step.written, entry, record))
-        co_return ec;
+      // Only a peer slow to read makes us wait (and only then is a coroutine
+      // frame made: none per message otherwise).
+      if (step.written < step.read) {
+        if (const auto ec =
+                co_await write_back(socket, buffer.bytes().data(), step.read, step.written, entry, record))
+          co_return ec;
+      }
       entry.touch();
       if (step.read < buffer_pool::buffer_size) break; // drained
     }
