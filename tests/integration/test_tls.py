@@ -215,6 +215,10 @@ class OurClient(TlsTestCase):
         self.assertNotRegex(bench.stdout, rb'"requests":0,')
         self.assertEqual(self.counter(srv, "echo_tls_handshake_failures_total"), 0)
         self.assertEqual(srv.stop(), 0)
+        # Every mode ended its sessions with close_notify, none with a bare close.
+        closes = [line for line in srv.lines if "session closed" in line]
+        self.assertGreaterEqual(len(closes), 9)
+        self.assertFalse([line for line in closes if "without close_notify" in line or "reset" in line], closes)
 
     def test_verification_on_by_default_with_a_one_line_reason(self):
         srv = self.tls_server()

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <openssl/ssl.h>
 
 #include <memory>
 #include <utility>
@@ -51,6 +52,12 @@ public:
     error_code ec;
     plain_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
     co_return ec;
+  }
+  // The end of an exchange that went well: over TLS, our close_notify if
+  // it has not gone yet (--no-shutdown, interactive mode), so the server
+  // sees a clean end rather than a truncated session. The caller bounds it.
+  asio::awaitable<void> finish() {
+    if (tls_ && (SSL_get_shutdown(tls_->native_handle()) & SSL_SENT_SHUTDOWN) == 0) co_await send_close_notify(*tls_);
   }
   void cancel(error_code& ec) { socket().cancel(ec); }
   void close(error_code& ec) { socket().close(ec); }

@@ -65,6 +65,8 @@ asio::awaitable<int> interactive_tcp(const client_config& config, spdlog::logger
     write_stdout(co_await tcp_line(stream, received, *line, config));
     write_stdout("\n");
   }
+  // Leaving: over TLS with close_notify (bounded), not a bare close.
+  co_await finished_within(config.timeout, stream.finish());
   co_return 0;
 }
 

@@ -72,6 +72,7 @@ asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::lo
   if (reply.size() < text.size())
     throw fail("connection closed after " + std::to_string(reply.size()) + " of " + std::to_string(text.size()) +
                " bytes");
+  co_await finished_within(config.timeout, stream.finish());
   co_return reply;
 }
 

@@ -1,5 +1,6 @@
 #include "echo/client/connect.hpp"
 #include "echo/client/console_io.hpp"
+#include "echo/client/deadline.hpp"
 #include "echo/client/echo_window.hpp"
 #include "echo/client/modes.hpp"
 #include "echo/client/udp_exchanger.hpp"
@@ -181,6 +182,7 @@ asio::awaitable<int> pipe_mode(const client_config& config, spdlog::logger& log)
     if (state.failure) throw client_error(*state.failure);
     throw;
   }
+  co_await finished_within(config.timeout, stream.finish());
   co_return 0;
 }
 

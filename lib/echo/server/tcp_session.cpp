@@ -256,8 +256,7 @@ asio::awaitable<error_code> echo_plain(tcp::socket& socket, session_registry::en
       // Only a peer slow to read makes us wait (and only then is a coroutine
       // frame made: none per message otherwise).
       if (step.written < step.read) {
-        if (const auto ec =
-                co_await write_back(socket, buffer.bytes().data(), step.read, step.written, entry, record))
+        if (const auto ec = co_await write_back(socket, buffer.bytes().data(), step.read, step.written, entry, record))
           co_return ec;
       }
       entry.touch();
