@@ -44,6 +44,12 @@ SCENARIOS = [
     {"name": "tcp streaming 10 conns 64 KiB", "key": "tcp_stream", "metric": "mb_per_s",
      "args": ["--connections", "10", "--size", "65536", "--pipeline", "4"]},
     {"name": "udp 10 sockets 512 B", "key": "udp_10x512", "args": ["--udp", "--connections", "10", "--size", "512"]},
+    {"name": "udp 100 sockets 512 B", "key": "udp_100x512",
+     "args": ["--udp", "--connections", "100", "--size", "512"]},
+    # Connect, echo 64 B, close, again: 4 workers over 4 source addresses.
+    {"name": "tcp churn 64 B", "key": "tcp_churn",
+     "args": ["--churn", "--connections", "4", "--size", "64", "--source", "127.0.0.2", "--source", "127.0.0.3",
+              "--source", "127.0.0.4", "--source", "127.0.0.5"]},
 ]
 
 

@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, deadline, needs_root, run  # noqa: E402
+from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, counters, deadline, needs_root, run  # noqa: E402
 from fake_servers import (CloseOnHalfCloseServer, CorruptingTcpServer, DoublingTcpServer, DrippingTcpServer,  # noqa: E402
                           FloodingTcpServer, FullBacklogServer, LateUdpServer, PrefixingTcpServer,
                           PrefixingUdpServer, ResettingTcpServer, SilentTcpServer, SilentUdpSocket,
@@ -522,6 +522,24 @@ class Bench(ClientTestCase):
             self.assertGreater(report["latency_us"][key], 0)
         self.assertLessEqual(report["latency_us"]["p50"], report["latency_us"]["p99"])
         self.assertIn(b"req/s", out.stderr)  # progress lines
+
+    def test_churn_opens_a_connection_per_request_from_every_source(self):
+        srv = self.server("--port", "0", "--bind", "127.0.0.1", "--tcp")  # its own: its counters are checked
+        sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        out = run([CLIENT, "127.0.0.1", "-p", str(srv.port), "--bench", "--churn", "--connections", "3",
+                   "--duration", "1", "--json", *[arg for source in sources for arg in ("--source", source)]])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        report = json.loads(out.stdout)
+        self.assertTrue(report["churn"])
+        self.assertEqual((report["errors"], report["mismatches"]), (0, 0))
+        self.assertGreater(report["requests"], 50)
+        # Every request was a connection of its own: the server saw as many
+        # sessions (and the probe that found it), each with one message.
+        self.assertEqual(srv.stop(), 0)
+        stats = counters(srv)
+        self.assertEqual(stats["sessions_opened"], report["requests"] + 1)
+        self.assertEqual(stats["tcp_bytes_in"], report["requests"] * 64)
+        self.assertEqual(stats["sessions_failed"], 0)
 
     def test_udp_bench_text_report(self):
         out = self.client("--udp", "--bench", "--connections", "2", "--size", "512", "--duration", "1")

@@ -18,11 +18,10 @@ std::string format_text(const bench_report& r) {
   std::ostringstream out;
   out.setf(std::ios::fixed);
   out.precision(1);
-  out << (r.protocol == transport::udp ? "udp"
-          : r.tls                      ? "tcp over tls"
-                                       : "tcp")
-      << ", " << r.connections << " connection(s), " << r.size << " bytes, pipeline " << r.pipeline << ", " << r.seconds
-      << " s\n"
+  const char* kind = r.protocol == transport::udp ? "udp" : r.tls ? "tcp over tls" : "tcp";
+  out << kind << ", " << r.connections
+      << (r.churn ? " worker(s) each connecting anew for every message" : " connection(s)") << ", " << r.size
+      << " bytes, pipeline " << r.pipeline << ", " << r.seconds << " s\n"
       << "requests    " << r.requests << '\n'
       << "req/s       " << r.requests_per_second() << '\n'
       << "MB/s        " << r.megabytes_per_second() << '\n'
@@ -33,10 +32,12 @@ std::string format_text(const bench_report& r) {
       << "errors      " << r.errors << '\n'
       << "mismatches  " << r.mismatches << '\n';
   if (r.protocol == transport::udp) out << "lost        " << r.lost << '\n';
-  if (r.protocol == transport::tcp && r.setup_seconds > 0) out.precision(3);
-  out << "setup       " << r.connections << " connection(s) opened one after another in " << r.setup_seconds << " s ("
-      << static_cast<double>(r.connections) / r.setup_seconds << "/s" << (r.tls ? ", handshakes included" : "")
-      << ")\n";
+  if (r.protocol == transport::tcp && r.setup_seconds > 0 && !r.churn) {
+    out.precision(3);
+    out << "setup       " << r.connections << " connection(s) opened one after another in " << r.setup_seconds << " s ("
+        << static_cast<double>(r.connections) / r.setup_seconds << "/s" << (r.tls ? ", handshakes included" : "")
+        << ")\n";
+  }
   return out.str();
 }
 
@@ -53,8 +54,9 @@ std::string format_json(const bench_report& r) {
       << us(r.latency.quantile(0.999)) << R"(,"max":)" << us(r.latency.max()) << R"(},"errors":)" << r.errors
       << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost << R"(,"connections_echoed":)"
       << r.connections_echoed << R"(,"bytes":)" << r.bytes << R"(,"tls":)" << (r.tls ? "true" : "false")
-      << R"(,"setup_seconds":)" << r.setup_seconds << R"(,"histogram":{"unit":"ns","min":)" << r.latency.min()
-      << R"(,"max":)" << r.latency.max() << R"(,"buckets":[)";
+      << R"(,"churn":)" << (r.churn ? "true" : "false") << R"(,"setup_seconds":)" << r.setup_seconds
+      << R"(,"histogram":{"unit":"ns","min":)" << r.latency.min() << R"(,"max":)" << r.latency.max()
+      << R"(,"buckets":[)";
   // Every non-empty bucket as [index, count]: enough to merge reports exactly.
   bool first = true;
   r.latency.for_each_bucket([&](std::size_t index, std::uint64_t count) {

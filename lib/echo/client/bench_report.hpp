@@ -12,6 +12,7 @@ namespace echo {
 struct bench_report {
   transport protocol = transport::tcp;
   bool tls = false;         // TCP over TLS
+  bool churn = false;       // --churn: a new connection per request
   double setup_seconds = 0; // opening every connection (connect, PROXY header, TLS handshake), one after another
   std::size_t connections = 0;
   std::size_t size = 0;

@@ -66,6 +66,9 @@ po::options_description make_options() {
     ("source", po::value<std::vector<std::string>>()->value_name("ADDR")->composing(),
      "local address to connect from; repeat to spread connections over several "
      "(--source 127.0.0.2 --source 127.0.0.3: more than one address's ephemeral ports)")
+    ("churn", po::bool_switch(),
+     "over TCP: each connection sends one message, reads its echo, closes and connects again "
+     "(connection churn; --connections workers, one request per connection)")
     ("json", po::bool_switch(), "print the final report as one JSON object");
   // clang-format on
   general.add(bench);
@@ -183,7 +186,8 @@ client_command parse_client_config(const std::vector<std::string>& args) {
 
   const bool bench_options_given = !vm["connections"].defaulted() || !vm["size"].defaulted() ||
                                    !vm["duration"].defaulted() || !vm["pipeline"].defaulted() ||
-                                   !vm["rate"].defaulted() || vm.count("source") || vm["json"].as<bool>();
+                                   !vm["rate"].defaulted() || vm.count("source") || vm["json"].as<bool>() ||
+                                   vm["churn"].as<bool>();
   if (!config.half_close && (vm["bench"].as<bool>() || config.protocol == transport::udp))
     throw usage_error("--no-shutdown is for -m and pipe mode over TCP, not " +
                       std::string(vm["bench"].as<bool>() ? "--bench" : "--udp"));
@@ -212,9 +216,16 @@ client_command parse_client_config(const std::vector<std::string>& args) {
       }
     }
     bench.json = vm["json"].as<bool>();
+    bench.churn = vm["churn"].as<bool>();
+    if (bench.churn) {
+      if (udp) throw usage_error("--churn is for TCP, not --udp");
+      if (bench.pipeline != 1) throw usage_error("--churn sends one message per connection: no --pipeline");
+      if (bench.rate != 0) throw usage_error("--churn and --rate exclude each other");
+    }
     config.bench = bench;
   } else if (bench_options_given) {
-    throw usage_error("--connections, --size, --duration, --pipeline, --rate, --source and --json need --bench");
+    throw usage_error(
+        "--connections, --size, --duration, --pipeline, --rate, --source, --churn and --json need --bench");
   }
   return {client_command::action::run, config, {}};
 }

@@ -22,6 +22,7 @@ struct bench_config {
   double rate = 0;                  // target messages/s over all connections; 0 = as fast as possible
   std::vector<std::string> sources; // local addresses to connect from (round robin)
   bool json = false;
+  bool churn = false; // a new connection for every message (TCP)
 };
 
 // --tls and what goes with it.

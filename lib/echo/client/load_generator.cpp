@@ -1,6 +1,7 @@
 #include "echo/client/load_generator.hpp"
 
 #include "echo/client/bench_progress.hpp"
+#include "echo/client/churn_connection.hpp"
 #include "echo/client/connect.hpp"
 #include "echo/client/proxy_header.hpp"
 #include "echo/client/tcp_bench_connection.hpp"
@@ -11,6 +12,8 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/signal_set.hpp>
+
+#include <netinet/in.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -24,10 +27,20 @@ using asio::ip::tcp;
 using asio::ip::udp;
 using clock = bench_run::clock;
 
+// IP_BIND_ADDRESS_NO_PORT as an Asio socket option: a TCP socket bound to
+// a source address gets its port at connect(), where the kernel picks one
+// free for this destination (and may reuse ports in TIME_WAIT), not at
+// bind(), which needs a port unused by any connection.
+using bind_address_no_port = asio::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>;
+
 template <class Socket>
 void bind_source(Socket& socket, const bench_config& bench, std::size_t index) {
   if (bench.sources.empty()) return;
   const auto address = asio::ip::make_address(bench.sources[index % bench.sources.size()]);
+  if constexpr (std::is_same_v<Socket, tcp::socket>) {
+    error_code ignored; // an old kernel without it: ports are then picked at bind()
+    socket.set_option(bind_address_no_port(true), ignored);
+  }
   socket.bind(typename Socket::endpoint_type(address, 0));
 }
 
@@ -84,11 +97,61 @@ asio::awaitable<void> drive(bench_run& run, std::vector<std::unique_ptr<Connecti
   run.report.seconds = std::chrono::duration<double>(end - run.start).count();
 }
 
-// With --tls, a connection is ready once its handshake is done; a failed
-// one counts as an error, and the first is reported.
-asio::awaitable<std::optional<client_stream>> open_tcp(bench_run& run, const tcp::endpoint& target, std::size_t index,
-                                                       const std::shared_ptr<asio::ssl::context>& tls,
-                                                       spdlog::logger& log) {
+asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
+  const auto tls = run.config.tls ? make_client_tls_context(*run.config.tls) : nullptr;
+  // Find the address that answers (over TLS: one that completes a verified
+  // handshake, so a bad certificate fails the run at once, in one line).
+  tcp::endpoint target;
+  {
+    auto probe = co_await connect_stream(run.config, log);
+    target = probe.socket().remote_endpoint();
+    if (probe.tls()) {
+      co_await finished_within(run.config.timeout,
+                               [&]() -> asio::awaitable<void> { co_await probe.finish_sending(); }());
+    }
+  }
+  if (run.bench.churn) {
+    // Workers that each open their own connections, one after another.
+    std::vector<std::unique_ptr<churn_connection>> workers;
+    for (std::size_t i = 0; i < run.bench.connections; ++i)
+      workers.push_back(
+          std::make_unique<churn_connection>(run, co_await asio::this_coro::executor, i, target, tls, log));
+    co_await drive(run, workers);
+    co_return;
+  }
+  std::vector<std::unique_ptr<tcp_bench_connection>> connections;
+  connections.reserve(run.bench.connections);
+  const auto setup_started = clock::now();
+  for (std::size_t i = 0; i < run.bench.connections; ++i) {
+    auto stream = co_await open_bench_stream(run, target, i, tls, log);
+    if (stream) connections.push_back(std::make_unique<tcp_bench_connection>(run, std::move(*stream)));
+  }
+  run.report.setup_seconds = std::chrono::duration<double>(clock::now() - setup_started).count();
+  if (connections.empty()) throw client_error("no connection to " + run.config.host + " could be opened");
+  co_await drive(run, connections);
+}
+
+asio::awaitable<void> bench_udp(bench_run& run) {
+  const auto endpoints = co_await resolve_udp(run.config);
+  const auto target = endpoints.front();
+  const auto executor = co_await asio::this_coro::executor;
+  std::vector<std::unique_ptr<udp_bench_connection>> connections;
+  for (std::size_t i = 0; i < run.bench.connections; ++i) {
+    udp::socket socket(executor);
+    socket.open(target.protocol());
+    bind_source(socket, run.bench, i);
+    socket.connect(target);
+    connections.push_back(std::make_unique<udp_bench_connection>(run, std::move(socket)));
+  }
+  co_await drive(run, connections);
+}
+
+} // namespace
+
+asio::awaitable<std::optional<client_stream>> open_bench_stream(bench_run& run, const tcp::endpoint& target,
+                                                                std::size_t index,
+                                                                const std::shared_ptr<asio::ssl::context>& tls,
+                                                                spdlog::logger& log) {
   tcp::socket socket(co_await asio::this_coro::executor);
   error_code ec;
   socket.open(target.protocol(), ec);
@@ -130,52 +193,11 @@ asio::awaitable<std::optional<client_stream>> open_tcp(bench_run& run, const tcp
   co_return stream;
 }
 
-asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
-  const auto tls = run.config.tls ? make_client_tls_context(*run.config.tls) : nullptr;
-  // Find the address that answers (over TLS: one that completes a verified
-  // handshake, so a bad certificate fails the run at once, in one line).
-  tcp::endpoint target;
-  {
-    auto probe = co_await connect_stream(run.config, log);
-    target = probe.socket().remote_endpoint();
-    if (probe.tls()) {
-      co_await finished_within(run.config.timeout,
-                               [&]() -> asio::awaitable<void> { co_await probe.finish_sending(); }());
-    }
-  }
-  std::vector<std::unique_ptr<tcp_bench_connection>> connections;
-  connections.reserve(run.bench.connections);
-  const auto setup_started = clock::now();
-  for (std::size_t i = 0; i < run.bench.connections; ++i) {
-    auto stream = co_await open_tcp(run, target, i, tls, log);
-    if (stream) connections.push_back(std::make_unique<tcp_bench_connection>(run, std::move(*stream)));
-  }
-  run.report.setup_seconds = std::chrono::duration<double>(clock::now() - setup_started).count();
-  if (connections.empty()) throw client_error("no connection to " + run.config.host + " could be opened");
-  co_await drive(run, connections);
-}
-
-asio::awaitable<void> bench_udp(bench_run& run) {
-  const auto endpoints = co_await resolve_udp(run.config);
-  const auto target = endpoints.front();
-  const auto executor = co_await asio::this_coro::executor;
-  std::vector<std::unique_ptr<udp_bench_connection>> connections;
-  for (std::size_t i = 0; i < run.bench.connections; ++i) {
-    udp::socket socket(executor);
-    socket.open(target.protocol());
-    bind_source(socket, run.bench, i);
-    socket.connect(target);
-    connections.push_back(std::make_unique<udp_bench_connection>(run, std::move(socket)));
-  }
-  co_await drive(run, connections);
-}
-
-} // namespace
-
 asio::awaitable<int> run_load_generator(const client_config& config, spdlog::logger& log) {
   const auto& bench = *config.bench;
   bench_run run(config, bench);
   run.report.tls = config.tls.has_value();
+  run.report.churn = bench.churn;
   if (config.protocol == transport::tcp)
     co_await bench_tcp(run, log);
   else

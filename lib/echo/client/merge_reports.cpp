@@ -62,6 +62,7 @@ bench_report read_report(const std::string& path) {
   r.connections_echoed = file.count("connections_echoed");
   // Reports from before --tls have no "tls": plain TCP.
   if (const auto* tls = file.object.if_contains("tls"); tls && tls->is_bool()) r.tls = tls->as_bool();
+  if (const auto* churn = file.object.if_contains("churn"); churn && churn->is_bool()) r.churn = churn->as_bool();
 
   const auto* histogram = file.object.if_contains("histogram");
   if (!histogram || !histogram->is_object()) file.fail("no \"histogram\" (a report of an older echo-client?)");
@@ -97,6 +98,8 @@ bench_report merge_reports(const std::vector<std::string>& files) {
               std::string(r.protocol == transport::tcp ? "tcp" : "udp"));
     if (r.tls != merged.tls)
       differs("transport", std::string(merged.tls ? "TLS" : "plain"), std::string(r.tls ? "TLS" : "plain"));
+    if (r.churn != merged.churn)
+      differs("--churn", std::string(merged.churn ? "on" : "off"), std::string(r.churn ? "on" : "off"));
     if (r.size != merged.size) differs("--size", std::to_string(merged.size), std::to_string(r.size));
     if (r.pipeline != merged.pipeline)
       differs("--pipeline", std::to_string(merged.pipeline), std::to_string(r.pipeline));

@@ -19,6 +19,11 @@ using asio::ip::tcp;
 // next accept: the connection stays in the backlog until then.
 constexpr auto accept_pause = std::chrono::milliseconds(100);
 
+// Connections taken per wake-up: after the awaited accept, the rest of the
+// queue is accepted directly, as an epoll loop would, up to this many, so
+// the sessions on this thread still get their turn during a storm.
+constexpr int accepts_per_wakeup = 16;
+
 bool is_resource_exhaustion(const error_code& ec) {
   return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
          ec == boost::system::errc::too_many_files_open_in_system;
@@ -51,29 +56,39 @@ asio::awaitable<void> tcp_listener::run() {
   executor_ = co_await asio::this_coro::executor;
   warning_throttle exhausted_warning;
   asio::steady_timer pause(executor_);
+  error_code ignored;
+  acceptor_.non_blocking(true, ignored); // the direct accepts below must never block
 
   while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
-    if (ec) {
-      add(context_.stats.accept_errors);
-      if (is_resource_exhaustion(ec)) {
-        if (exhausted_warning.allow())
-          context_.log.warn("accept failed: {}; pausing accepts for {} ms (accept_errors={})", ec.message(),
-                            accept_pause.count(), context_.stats.accept_errors.load(std::memory_order_relaxed));
-        pause.expires_after(accept_pause);
-        co_await pause.async_wait(nothrow);
-      } else {
-        context_.log.debug("accept failed: {}", ec.message());
+    // The peer's address comes with the accept: no getpeername() per session.
+    tcp::endpoint peer;
+    auto [ec, socket] = co_await acceptor_.async_accept(peer, nothrow);
+    for (int taken = 1;; ++taken) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      if (ec == asio::error::would_block) break; // the queue is empty
+      if (ec) {
+        add(context_.stats.accept_errors);
+        if (is_resource_exhaustion(ec)) {
+          if (exhausted_warning.allow())
+            context_.log.warn("accept failed: {}; pausing accepts for {} ms (accept_errors={})", ec.message(),
+                              accept_pause.count(), context_.stats.accept_errors.load(std::memory_order_relaxed));
+          pause.expires_after(accept_pause);
+          co_await pause.async_wait(nothrow);
+        } else {
+          context_.log.debug("accept failed: {}", ec.message());
+        }
+        break;
       }
-      continue;
+      std::optional<connections_per_source::key_type> source;
+      if (admit(socket, peer, source)) spawn_session(std::move(socket), peer, source);
+      if (taken == accepts_per_wakeup) break;
+      socket = acceptor_.accept(peer, ec);
     }
-    std::optional<connections_per_source::key_type> source;
-    if (admit(socket, source)) spawn_session(std::move(socket), source);
   }
 }
 
-bool tcp_listener::admit(tcp::socket& socket, std::optional<connections_per_source::key_type>& source) {
+bool tcp_listener::admit(tcp::socket& socket, const tcp::endpoint& peer,
+                         std::optional<connections_per_source::key_type>& source) {
   const auto reject = [&](server_stats::counter& counter, const char* why) {
     add(counter);
     if (rejected_warning_.allow())
@@ -84,18 +99,11 @@ bool tcp_listener::admit(tcp::socket& socket, std::optional<connections_per_sour
     socket.close(ignored);
     return false;
   };
-  if (!settings_.trusted.empty()) {
-    error_code ec;
-    const auto peer = socket.remote_endpoint(ec);
-    if (ec || !settings_.trusted.contains(peer.address()))
-      return reject(context_.stats.sessions_rejected_untrusted, "not in --proxy-trusted");
-  }
+  if (!settings_.trusted.empty() && !settings_.trusted.contains(peer.address()))
+    return reject(context_.stats.sessions_rejected_untrusted, "not in --proxy-trusted");
   if (settings_.max_connections != 0 && context_.stats.sessions_open() >= settings_.max_connections)
     return reject(context_.stats.sessions_rejected, "max-connections sessions open");
   if (settings_.max_connections_per_source != 0) {
-    error_code ec;
-    const auto peer = socket.remote_endpoint(ec);
-    if (ec) return reject(context_.stats.sessions_rejected_per_source, "its peer is gone already");
     const auto key = connections_per_source::key_of(peer.address());
     if (!per_source_.try_add(key, settings_.max_connections_per_source))
       return reject(context_.stats.sessions_rejected_per_source, "max-connections-per-source sessions open from it");
@@ -104,13 +112,15 @@ bool tcp_listener::admit(tcp::socket& socket, std::optional<connections_per_sour
   return true;
 }
 
-void tcp_listener::spawn_session(tcp::socket socket, std::optional<connections_per_source::key_type> source) {
+void tcp_listener::spawn_session(tcp::socket socket, const tcp::endpoint& peer,
+                                 std::optional<connections_per_source::key_type> source) {
   add(context_.stats.sessions_opened);
   // On one thread the io_context is already serial; on several, a strand
   // per session keeps the idle sweep's close request off a running session.
   const asio::any_io_executor executor = settings_.session_strands ? asio::any_io_executor(asio::make_strand(io_))
                                                                    : asio::any_io_executor(io_.get_executor());
-  auto session = context_.tls ? tls_session(std::move(socket), context_) : tcp_session(std::move(socket), context_);
+  auto session =
+      context_.tls ? tls_session(std::move(socket), peer, context_) : tcp_session(std::move(socket), peer, context_);
   asio::co_spawn(executor, std::move(session), [this, source](const std::exception_ptr& failure) {
     if (failure) {
       add(context_.stats.sessions_failed);

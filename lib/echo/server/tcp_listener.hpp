@@ -39,8 +39,10 @@ public:
 
 private:
   // True when the connection may become a session (else it was closed and counted).
-  bool admit(boost::asio::ip::tcp::socket& socket, std::optional<connections_per_source::key_type>& source);
-  void spawn_session(boost::asio::ip::tcp::socket socket, std::optional<connections_per_source::key_type> source);
+  bool admit(boost::asio::ip::tcp::socket& socket, const boost::asio::ip::tcp::endpoint& peer,
+             std::optional<connections_per_source::key_type>& source);
+  void spawn_session(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer,
+                     std::optional<connections_per_source::key_type> source);
 
   boost::asio::io_context& io_;
   boost::asio::any_io_executor executor_; // where run() runs, and the per-source table lives

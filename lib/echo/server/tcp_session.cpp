@@ -99,12 +99,9 @@ struct session_record {
   }
 };
 
-// Reads the peer's address and readies the socket; false (counted and
-// logged) when it cannot be used.
+// Readies the socket; false (counted and logged) when it cannot be used.
 bool prepare(tcp::socket& socket, session_record& record) {
   error_code ec;
-  record.peer = socket.remote_endpoint(ec);
-  record.client = record.peer;
   socket.set_option(tcp::no_delay(true), ec);
   // The direct reads and writes below must never block an io thread.
   socket.non_blocking(true, ec);
@@ -238,10 +235,19 @@ echo_step read_and_write_back(tcp::socket& socket, std::span<std::byte> buffer) 
 // The plain echo loop, until the peer closes or the server wants the
 // session closed; returns how it ended. Idle, it waits for data owning no
 // buffer; a buffer is borrowed only while there is something to echo.
+//
+// A new session looks before it waits: a client that sends at once (a
+// health check, a short-lived client) has usually done so by the time the
+// session starts, and then its first echo costs no wait and no epoll re-arm;
+// when nothing is there yet, the look costs one read that finds nothing.
 asio::awaitable<error_code> echo_plain(tcp::socket& socket, session_registry::entry& entry, session_record& record) {
+  bool look_first = true;
   while (entry.reason() == close_reason::none) {
-    auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
-    if (wait_ec) co_return wait_ec;
+    if (!look_first) {
+      auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
+      if (wait_ec) co_return wait_ec;
+    }
+    look_first = false;
     const auto buffer = buffer_pool::acquire();
     for (int round = 0; round < reads_per_wakeup; ++round) {
       const auto step = read_and_write_back(socket, buffer.bytes());
@@ -334,8 +340,8 @@ asio::awaitable<bool> tls_handshake(tls_stream& stream, std::span<const std::byt
 
 } // namespace
 
-asio::awaitable<void> tcp_session(tcp::socket socket, session_context context) {
-  session_record record{context};
+asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, session_context context) {
+  session_record record{context, peer, peer};
   if (!prepare(socket, record)) co_return;
   session_registry::entry entry(context.registry, socket, co_await asio::this_coro::executor);
   error_code ec;
@@ -365,8 +371,8 @@ asio::awaitable<void> tcp_session(tcp::socket socket, session_context context) {
   record.closed(describe_end(entry.reason(), end));
 }
 
-asio::awaitable<void> tls_session(tcp::socket socket, session_context context) {
-  session_record record{context};
+asio::awaitable<void> tls_session(tcp::socket socket, tcp::endpoint peer, session_context context) {
+  session_record record{context, peer, peer};
   if (!prepare(socket, record)) co_return;
   const auto executor = co_await asio::this_coro::executor;
   const auto tls = context.tls->current(); // held: a reload does not pull it from under us

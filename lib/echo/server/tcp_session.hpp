@@ -37,7 +37,8 @@ struct session_context {
 // owed, then closing. The coroutine owns the socket. While idle it holds no
 // buffer; while the peer does not read, it stops reading (backpressure), so
 // it never holds more than one buffer_pool buffer.
-boost::asio::awaitable<void> tcp_session(boost::asio::ip::tcp::socket socket, session_context context);
+boost::asio::awaitable<void> tcp_session(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer,
+                                         session_context context);
 
 // The same over TLS: (PROXY header,) handshake within tls_phase_limit, then
 // echo as above; close_notify is the half-close, answered with ours once
@@ -45,6 +46,7 @@ boost::asio::awaitable<void> tcp_session(boost::asio::ip::tcp::socket socket, se
 // write-back with backpressure and its end; only the reads differ (see the
 // .cpp). The context stays the one the session started with, whatever a
 // reload does meanwhile.
-boost::asio::awaitable<void> tls_session(boost::asio::ip::tcp::socket socket, session_context context);
+boost::asio::awaitable<void> tls_session(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer,
+                                         session_context context);
 
 } // namespace echo
