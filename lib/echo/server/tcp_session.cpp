@@ -16,7 +16,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <openssl/ssl.h>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 
 namespace echo {
 namespace {
@@ -99,19 +102,11 @@ struct session_record {
   }
 };
 
-// Readies the socket; false (counted and logged) when it cannot be used.
-bool prepare(tcp::socket& socket, session_record& record) {
-  error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
-  // The direct reads and writes below must never block an io thread.
-  socket.non_blocking(true, ec);
-  if (ec) {
-    add(record.context.stats.sessions_failed);
-    record.context.log.warn("session with {} not started: cannot make its socket non-blocking: {}", record.peer,
-                            ec.message());
-    return false;
-  }
-  return true;
+// Echoes go out at once, not when Nagle's algorithm would let them. (A
+// failure, from a peer already gone, shows at the first read.)
+void set_no_delay(tcp::socket& socket) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
 }
 
 // Cancels a socket's operations when `limit` runs out first: the bound on
@@ -216,19 +211,37 @@ struct echo_step {
   error_code error;        // would_block is not an error: it is read == 0
 };
 
+// An errno as an error code; EAGAIN and EINTR (nothing done, try later)
+// as none.
+error_code system_error_unless_retry(int error) {
+  if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) return {};
+  return {error, asio::error::get_system_category()};
+}
+
 // Reads what is waiting and writes it straight back, without blocking, as an
 // epoll loop would: most echoes need no wait at all, so no async operation
-// (and no epoll re-arm) is paid for them.
+// (and no epoll re-arm) is paid for them. Plain recv() and send() with
+// MSG_DONTWAIT on the descriptor: the socket is never switched to
+// non-blocking mode, which would cost an ioctl per session (Asio's own
+// reads and writes set it themselves, only if a session ever needs one).
 echo_step read_and_write_back(tcp::socket& socket, std::span<std::byte> buffer) {
   echo_step step;
-  step.read = socket.read_some(asio::buffer(buffer.data(), buffer.size()), step.error);
-  if (step.error == asio::error::would_block) return {};
-  if (step.error) return step;
-  step.written = socket.write_some(asio::buffer(buffer.data(), step.read), step.error);
-  if (step.error == asio::error::would_block) {
-    step.written = 0;
-    step.error.clear();
+  const auto fd = socket.native_handle();
+  const auto got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (got < 0) {
+    step.error = system_error_unless_retry(errno);
+    return step;
   }
+  if (got == 0) {
+    step.error = asio::error::eof;
+    return step;
+  }
+  step.read = static_cast<std::size_t>(got);
+  const auto sent = ::send(fd, buffer.data(), step.read, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent < 0)
+    step.error = system_error_unless_retry(errno);
+  else
+    step.written = static_cast<std::size_t>(sent);
   return step;
 }
 
@@ -342,7 +355,7 @@ asio::awaitable<bool> tls_handshake(tls_stream& stream, std::span<const std::byt
 
 asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, session_context context) {
   session_record record{context, peer, peer};
-  if (!prepare(socket, record)) co_return;
+  set_no_delay(socket);
   session_registry::entry entry(context.registry, socket, co_await asio::this_coro::executor);
   error_code ec;
   error_code end;
@@ -365,15 +378,15 @@ asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, sessio
   if (!end) end = co_await echo_plain(socket, entry, record);
 
   record.count_end(entry.reason(), end);
-  // Half-close: everything read has been written back; finish our side.
-  if (entry.reason() == close_reason::none && end == asio::error::eof) socket.shutdown(tcp::socket::shutdown_send, ec);
+  // After a half-close everything read has been written back, and nothing
+  // is left unread: close() alone sends our FIN (no shutdown() first).
   socket.close(ec);
   record.closed(describe_end(entry.reason(), end));
 }
 
 asio::awaitable<void> tls_session(tcp::socket socket, tcp::endpoint peer, session_context context) {
   session_record record{context, peer, peer};
-  if (!prepare(socket, record)) co_return;
+  set_no_delay(socket);
   const auto executor = co_await asio::this_coro::executor;
   const auto tls = context.tls->current(); // held: a reload does not pull it from under us
   tls_stream stream(std::move(socket), *tls);
