@@ -7,6 +7,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 namespace echo {
@@ -22,7 +25,7 @@ constexpr std::size_t receive_buffer_size = 65536;
 constexpr asio::socket_base::message_flags report_real_length = MSG_TRUNC;
 
 // Datagrams taken per wake-up before the other coroutines get their turn.
-constexpr int datagrams_per_wakeup = 64;
+constexpr std::size_t datagrams_per_wakeup = 64;
 
 // A one-second burst: a source may send up to a second's worth at once.
 std::uint32_t burst_for(std::uint32_t rate) { return rate; }
@@ -56,75 +59,152 @@ void udp_endpoint::drop(server_stats::counter& counter, const char* why, std::si
         stats_.dropped_rate_limited.load(std::memory_order_relaxed));
 }
 
-udp_endpoint::outcome udp_endpoint::echo(std::span<const std::byte> datagram, std::size_t real_size,
-                                         const udp::endpoint& sender) {
+bool udp_endpoint::admit(std::span<const std::byte> datagram, std::size_t real_size, const udp::endpoint& sender) {
   add(stats_.datagrams_in);
   add(stats_.udp_bytes_in, real_size);
   SPDLOG_LOGGER_TRACE(&log_, "datagram of {} bytes from {}", real_size, sender);
   if (real_size > settings_.max_datagram || real_size > datagram.size()) {
     drop(stats_.dropped_too_large, "larger than max-datagram", real_size, sender);
-    return outcome::dropped;
+    return false;
   }
   if (sender.port() == own_port_) {
     // Another instance of this service, or this one through a spoofed
     // source: answering could only start a loop.
     drop(stats_.dropped_blocked_port, "source port is this server's own port", real_size, sender);
-    return outcome::dropped;
+    return false;
   }
   if (settings_.blocked_source_ports.blocks(sender.port())) {
     drop(stats_.dropped_blocked_port, "source port blocked (udp-blocked-ports)", real_size, sender);
-    return outcome::dropped;
+    return false;
   }
   if (!damper_.allow(sender, datagram.first(real_size))) {
     drop(stats_.dropped_loop, "it repeats what we just sent it (an echo loop)", real_size, sender);
-    return outcome::dropped;
+    return false;
   }
   if (!limiter_.allow(sender.address())) {
     drop(stats_.dropped_rate_limited, "source over udp-rate-limit", real_size, sender);
-    return outcome::dropped;
+    return false;
   }
-  error_code ec;
-  const auto sent = socket_.send_to(asio::buffer(datagram.data(), real_size), sender, 0, ec);
-  if (ec == asio::error::would_block) return outcome::send_would_block;
-  if (ec) {
-    drop(stats_.dropped_send_failed, "send failed", real_size, sender);
-    return outcome::dropped;
+  return true;
+}
+
+std::size_t udp_endpoint::receive_more(std::size_t first) {
+  auto& b = *batch_;
+  for (std::size_t i = first; i < batch_size; ++i) {
+    b.received[i].msg_hdr.msg_name = b.senders[i].data();
+    b.received[i].msg_hdr.msg_namelen = static_cast<socklen_t>(b.senders[i].capacity());
   }
-  count_sent(sent);
-  return outcome::echoed;
+  const int got = ::recvmmsg(socket_.native_handle(), b.received.data() + first,
+                             static_cast<unsigned>(batch_size - first), MSG_DONTWAIT | report_real_length, nullptr);
+  if (got <= 0) {
+    // EAGAIN: nothing more is queued. Another error (ICMP reports and the
+    // like) concerns one past datagram, not the endpoint.
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      log_.debug("udp receive failed: {}", std::strerror(errno));
+    return 0;
+  }
+  for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) {
+    b.senders[i].resize(b.received[i].msg_hdr.msg_namelen);
+    b.sizes[i] = b.received[i].msg_len; // the real size: MSG_TRUNC
+  }
+  return static_cast<std::size_t>(got);
+}
+
+std::span<const std::byte> udp_endpoint::datagram_in(std::size_t slot) {
+  auto& b = *batch_;
+  auto* const small = b.small.get() + slot * small_bytes;
+  auto* const large = b.large.get() + slot * receive_buffer_size;
+  const auto size = std::min(b.sizes[slot], receive_buffer_size);
+  if (size <= small_bytes) return {small, size};
+  std::memcpy(large, small, small_bytes);
+  return {large, size};
+}
+
+asio::awaitable<void> udp_endpoint::echo_batch(std::size_t count) {
+  auto& b = *batch_;
+  std::size_t replies = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto datagram = datagram_in(i);
+    if (!admit(datagram, b.sizes[i], b.senders[i])) continue;
+    auto& reply = b.replies[replies];
+    b.reply_iov[replies][0] = {const_cast<std::byte*>(datagram.data()), datagram.size()};
+    reply.msg_hdr.msg_name = b.senders[i].data();
+    reply.msg_hdr.msg_namelen = static_cast<socklen_t>(b.senders[i].size());
+    reply.msg_hdr.msg_iov = b.reply_iov[replies].data();
+    reply.msg_hdr.msg_iovlen = 1;
+    b.reply_slot[replies] = i;
+    ++replies;
+  }
+  // All of them in as few calls as the send buffer allows.
+  for (std::size_t next = 0; next < replies;) {
+    const int sent = ::sendmmsg(socket_.native_handle(), b.replies.data() + next, static_cast<unsigned>(replies - next),
+                                MSG_DONTWAIT);
+    if (sent > 0) {
+      for (std::size_t j = next; j < next + static_cast<std::size_t>(sent); ++j) count_sent(b.replies[j].msg_len);
+      next += static_cast<std::size_t>(sent);
+      continue;
+    }
+    // The reply at `next` was not sent.
+    const int error = sent < 0 ? errno : EAGAIN;
+    if (error == EINTR) continue;
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+      // The send buffer is full: wait for room rather than drop.
+      add(stats_.udp_send_waits);
+      auto [wait_ec] = co_await socket_.async_wait(udp::socket::wait_write, nothrow);
+      if (wait_ec == asio::error::operation_aborted || !socket_.is_open()) co_return;
+      continue;
+    }
+    const auto slot = b.reply_slot[next];
+    drop(stats_.dropped_send_failed, "send failed", b.sizes[slot], b.senders[slot]);
+    ++next;
+  }
 }
 
 asio::awaitable<void> udp_endpoint::run() {
-  const auto storage = std::make_unique_for_overwrite<std::byte[]>(receive_buffer_size);
-  const std::span<std::byte> buffer(storage.get(), receive_buffer_size);
-  udp::endpoint sender;
+  // Every slot's buffer, allocated once and never cleared: a slot's pages
+  // are touched only by the datagrams that land in it.
+  batch_ = std::make_unique<batch_state>();
+  auto& b = *batch_;
+  b.small = std::make_unique_for_overwrite<std::byte[]>(small_bytes * batch_size);
+  b.large = std::make_unique_for_overwrite<std::byte[]>(receive_buffer_size * batch_size);
+  for (std::size_t i = 0; i < batch_size; ++i) {
+    b.received_iov[i][0] = {b.small.get() + i * small_bytes, small_bytes};
+    b.received_iov[i][1] = {b.large.get() + i * receive_buffer_size + small_bytes, receive_buffer_size - small_bytes};
+    b.received[i].msg_hdr.msg_iov = b.received_iov[i].data();
+    b.received[i].msg_hdr.msg_iovlen = 2;
+  }
   error_code ec;
   socket_.non_blocking(true, ec);
 
   while (socket_.is_open()) {
-    auto [receive_ec, size] = co_await socket_.async_receive_from(asio::buffer(buffer.data(), buffer.size()), sender,
-                                                                  report_real_length, nothrow);
-    // Then take what else is queued directly, as an epoll loop would, up to
-    // a batch so TCP sessions on this thread get their turn.
-    for (int batch = 1;; ++batch) {
-      if (receive_ec == asio::error::operation_aborted || !socket_.is_open()) co_return;
-      if (receive_ec == asio::error::would_block) break;
-      if (receive_ec) {
-        // ICMP errors and the like concern one past datagram, not the endpoint.
-        log_.debug("udp receive failed: {}", receive_ec.message());
-      } else if (echo(buffer, size, sender) == outcome::send_would_block) {
-        // The send buffer is full: wait for room rather than drop.
-        add(stats_.udp_send_waits);
-        auto [send_ec, sent] = co_await socket_.async_send_to(asio::buffer(buffer.data(), size), sender, nothrow);
-        if (send_ec == asio::error::operation_aborted) co_return;
-        if (send_ec) {
-          drop(stats_.dropped_send_failed, "send failed", size, sender);
-        } else {
-          count_sent(sent);
-        }
-      }
-      if (batch == datagrams_per_wakeup) break;
-      size = socket_.receive_from(asio::buffer(buffer.data(), buffer.size()), sender, report_real_length, receive_ec);
+    // The first datagram through Asio: its receive is tried at once, so a
+    // socket with datagrams queued costs no wait and no epoll re-arm.
+    const std::array<asio::mutable_buffer, 2> first_slot{
+        asio::buffer(b.received_iov[0][0].iov_base, b.received_iov[0][0].iov_len),
+        asio::buffer(b.received_iov[0][1].iov_base, b.received_iov[0][1].iov_len)};
+    auto [receive_ec, size] =
+        co_await socket_.async_receive_from(first_slot, b.senders[0], report_real_length, nothrow);
+    if (receive_ec == asio::error::operation_aborted || !socket_.is_open()) co_return;
+    std::size_t count = 0;
+    if (receive_ec) {
+      // ICMP errors and the like concern one past datagram, not the endpoint.
+      log_.debug("udp receive failed: {}", receive_ec.message());
+    } else {
+      b.sizes[0] = size;
+      count = 1;
+    }
+    // Then what else is queued, a batch at a time, until none is left (the
+    // echoes just sent bring new datagrams while we work) or a wake-up's
+    // worth is done, so TCP sessions on this thread get their turn.
+    std::size_t taken = 0;
+    for (;;) {
+      count += receive_more(count);
+      if (count == 0) break;
+      co_await echo_batch(count);
+      if (!socket_.is_open()) co_return;
+      taken += count;
+      if (taken >= datagrams_per_wakeup) break;
+      count = 0;
     }
   }
 }

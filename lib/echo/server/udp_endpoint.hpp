@@ -10,6 +10,10 @@
 #include <boost/asio/ip/udp.hpp>
 #include <spdlog/logger.h>
 
+#include <sys/socket.h>
+
+#include <array>
+#include <memory>
 #include <span>
 
 namespace echo {
@@ -24,7 +28,15 @@ struct udp_settings {
 // unchanged, the empty one included. Dropped and counted instead: datagrams
 // larger than max_datagram or truncated on arrival, datagrams from a blocked
 // source port (loop and reflection guard), and a source's excess over its
-// rate limit. One coroutine owns the socket and its receive buffer.
+// rate limit. One coroutine owns the socket and its receive buffers.
+//
+// Datagrams are taken and echoed in batches, as many system calls fewer:
+// after Asio reports the first (its receive tries at once, so a busy socket
+// costs no epoll re-arm), recvmmsg() takes up to a batch more of what is
+// queued, every datagram goes through the same checks one by one, and the
+// echoes of the batch leave in one sendmmsg(). A send that would block waits
+// for room and goes on where it stopped; a datagram that cannot be sent is
+// counted (send_failed) and the rest still go.
 class udp_endpoint {
 public:
   udp_endpoint(boost::asio::ip::udp::socket socket, udp_settings settings, server_stats& stats, spdlog::logger& log);
@@ -34,14 +46,43 @@ public:
   // Call on the executor run() uses.
   void close();
 
+  // Datagrams received (and echoes sent) per system call at most.
+  static constexpr std::size_t batch_size = 32;
+
 private:
-  enum class outcome { echoed, dropped, send_would_block };
-  // Checks one received datagram and echoes it if it passes.
-  outcome echo(std::span<const std::byte> datagram, std::size_t real_size,
-               const boost::asio::ip::udp::endpoint& sender);
+  // True when a received datagram is to be echoed; else it was dropped and
+  // counted (too large or truncated, blocked port, echo loop, rate limit).
+  bool admit(std::span<const std::byte> datagram, std::size_t real_size, const boost::asio::ip::udp::endpoint& sender);
+  // Takes what else is queued into slots [first, batch_size); returns how
+  // many slots hold a datagram from `first` on (0: none was waiting).
+  std::size_t receive_more(std::size_t first);
+  // Checks every datagram of slots [0, count) and echoes those admitted.
+  boost::asio::awaitable<void> echo_batch(std::size_t count);
   void count_sent(std::size_t bytes);
   void drop(server_stats::counter& counter, const char* why, std::size_t size,
             const boost::asio::ip::udp::endpoint& sender);
+
+  // One batch: receive buffers and the system calls' headers. Each slot
+  // receives into two parts: its first `small_bytes` go to one dense array
+  // shared by all slots (so a batch of small datagrams stays in a few cache
+  // lines and pages), the rest to a large buffer of its own, whose first
+  // `small_bytes` are kept free: a large datagram's head is copied there to
+  // make it contiguous.
+  static constexpr std::size_t small_bytes = 2048;
+  struct batch_state {
+    std::unique_ptr<std::byte[]> small; // batch_size x small_bytes
+    std::unique_ptr<std::byte[]> large; // batch_size x receive buffer size, untouched until used
+    std::array<boost::asio::ip::udp::endpoint, batch_size> senders;
+    std::array<std::size_t, batch_size> sizes{}; // real sizes (MSG_TRUNC)
+    std::array<mmsghdr, batch_size> received{};
+    std::array<std::array<iovec, 2>, batch_size> received_iov{};
+    std::array<mmsghdr, batch_size> replies{};
+    std::array<std::array<iovec, 2>, batch_size> reply_iov{};
+    std::array<std::size_t, batch_size> reply_slot{}; // which slot each reply echoes
+  };
+  // Slot i's datagram, contiguous (its head moved next to its tail if it
+  // was larger than small_bytes).
+  std::span<const std::byte> datagram_in(std::size_t slot);
 
   boost::asio::ip::udp::socket socket_;
   std::uint16_t own_port_; // datagrams from it are never answered
@@ -51,6 +92,7 @@ private:
   server_stats& stats_;
   spdlog::logger& log_;
   warning_throttle drop_warning_;
+  std::unique_ptr<batch_state> batch_;
 };
 
 } // namespace echo
