@@ -245,46 +245,6 @@ echo_step read_and_write_back(tcp::socket& socket, std::span<std::byte> buffer) 
   return step;
 }
 
-// The plain echo loop, until the peer closes or the server wants the
-// session closed; returns how it ended. Idle, it waits for data owning no
-// buffer; a buffer is borrowed only while there is something to echo.
-//
-// A new session looks before it waits: a client that sends at once (a
-// health check, a short-lived client) has usually done so by the time the
-// session starts, and then its first echo costs no wait and no epoll re-arm;
-// when nothing is there yet, the look costs one read that finds nothing.
-asio::awaitable<error_code> echo_plain(tcp::socket& socket, session_registry::entry& entry, session_record& record) {
-  bool look_first = true;
-  while (entry.reason() == close_reason::none) {
-    if (!look_first) {
-      auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
-      if (wait_ec) co_return wait_ec;
-    }
-    look_first = false;
-    const auto buffer = buffer_pool::acquire();
-    for (int round = 0; round < reads_per_wakeup; ++round) {
-      const auto step = read_and_write_back(socket, buffer.bytes());
-      if (step.read == 0) {
-        if (step.error) co_return step.error;
-        break; // drained
-      }
-      record.received(step.read);
-      record.sent(step.written);
-      SPDLOG_LOGGER_TRACE(&record.context.log, "read {} bytes", step.read);
-      if (step.error) co_return step.error;
-      // Only a peer slow to read makes us wait (and only then is a coroutine
-      // frame made: none per message otherwise).
-      if (step.written < step.read) {
-        if (const auto ec = co_await write_back(socket, buffer.bytes().data(), step.read, step.written, entry, record))
-          co_return ec;
-      }
-      entry.touch();
-      if (step.read < buffer_pool::buffer_size) break; // drained
-    }
-  }
-  co_return error_code{};
-}
-
 // The TLS echo loop. OpenSSL may hold decrypted bytes the socket no longer
 // shows, so readiness of the socket says nothing and the plain loop's wait
 // cannot be used: the session reads into a buffer of its own, one record's
@@ -375,7 +335,39 @@ asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, sessio
   } else {
     record.opened(nullptr);
   }
-  if (!end) end = co_await echo_plain(socket, entry, record);
+  // The echo loop, in this frame (an idle session holds one coroutine frame
+  // and nothing else). Idle, it waits for data owning no buffer; a buffer is
+  // borrowed only while there is something to echo.
+  //
+  // A new session looks before it waits: a client that sends at once (a
+  // health check, a short-lived client) has usually done so by the time the
+  // session starts, and then its first echo costs no wait and no epoll
+  // re-arm; when nothing is there yet, the look costs one read that finds
+  // nothing.
+  bool look_first = true;
+  while (!end && entry.reason() == close_reason::none) {
+    if (!look_first) {
+      auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
+      end = wait_ec;
+      if (end) break;
+    }
+    look_first = false;
+    const auto buffer = buffer_pool::acquire();
+    for (int round = 0; round < reads_per_wakeup && !end; ++round) {
+      const auto step = read_and_write_back(socket, buffer.bytes());
+      end = step.error;
+      if (step.read == 0) break; // drained (or failed)
+      record.received(step.read);
+      record.sent(step.written);
+      SPDLOG_LOGGER_TRACE(&context.log, "read {} bytes", step.read);
+      // Only a peer slow to read makes us wait (and only then is a coroutine
+      // frame made: none per message otherwise).
+      if (!end && step.written < step.read)
+        end = co_await write_back(socket, buffer.bytes().data(), step.read, step.written, entry, record);
+      if (!end) entry.touch();
+      if (step.read < buffer_pool::buffer_size) break; // drained
+    }
+  }
 
   record.count_end(entry.reason(), end);
   // After a half-close everything read has been written back, and nothing
