@@ -8,10 +8,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -99,16 +96,6 @@ std::uint16_t parse_port_word(const std::string& word) {
   return static_cast<std::uint16_t>(value);
 }
 
-// A file option's value, which must be a file we can read.
-std::string readable_file(const po::variables_map& vm, const std::string& name) {
-  const auto path = vm[name].as<std::string>();
-  std::ifstream file(path);
-  if (path.empty() || !file)
-    throw usage_error("invalid value for --" + name + ": '" + path + "' (cannot read it" +
-                      (path.empty() ? std::string(")") : std::string(": ") + std::strerror(errno) + ")"));
-  return path;
-}
-
 std::optional<tls_options> read_tls_options(const po::variables_map& vm, const client_config& config) {
   const bool tls = vm["tls"].as<bool>();
   for (const char* name : {"tls-ca", "servername", "cert", "key"})
@@ -116,19 +103,19 @@ std::optional<tls_options> read_tls_options(const po::variables_map& vm, const c
   if (vm["insecure"].as<bool>() && !tls) throw usage_error("--insecure needs --tls");
   if (!tls) return std::nullopt;
   if (config.protocol == transport::udp) throw usage_error("--tls is for TCP, not --udp");
-  tls_options options;
-  if (vm.count("tls-ca")) options.ca = readable_file(vm, "tls-ca");
-  options.insecure = vm["insecure"].as<bool>();
-  if (options.insecure && !options.ca.empty()) throw usage_error("--insecure and --tls-ca exclude each other");
+  tls_options wanted;
+  if (vm.count("tls-ca")) wanted.ca = options::readable_file(vm, "tls-ca");
+  wanted.insecure = vm["insecure"].as<bool>();
+  if (wanted.insecure && !wanted.ca.empty()) throw usage_error("--insecure and --tls-ca exclude each other");
   if (vm.count("servername")) {
-    options.servername = vm["servername"].as<std::string>();
-    if (options.servername.empty()) throw usage_error("invalid value for --servername: '' (expected a name)");
+    wanted.servername = vm["servername"].as<std::string>();
+    if (wanted.servername.empty()) throw usage_error("invalid value for --servername: '' (expected a name)");
   }
-  if (vm.count("cert")) options.cert = readable_file(vm, "cert");
-  if (vm.count("key")) options.key = readable_file(vm, "key");
-  if (options.cert.empty() != options.key.empty())
-    throw usage_error(options.cert.empty() ? "--key needs --cert" : "--cert needs --key");
-  return options;
+  if (vm.count("cert")) wanted.cert = options::readable_file(vm, "cert");
+  if (vm.count("key")) wanted.key = options::readable_file(vm, "key");
+  if (wanted.cert.empty() != wanted.key.empty())
+    throw usage_error(wanted.cert.empty() ? "--key needs --cert" : "--cert needs --key");
+  return wanted;
 }
 
 } // namespace

@@ -8,10 +8,14 @@
 #include "echo/common/usage_error.hpp"
 
 #include <boost/program_options/variables_map.hpp>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -90,6 +94,22 @@ auto parsed(const boost::program_options::variables_map& vm, const std::string& 
   } catch (const std::invalid_argument& e) {
     throw usage_error("invalid value for " + origin(known, name) + ": " + e.what());
   }
+}
+
+// A file option's value: a regular file we can read (its contents are
+// the caller's to check).
+inline std::string readable_file(const boost::program_options::variables_map& vm, const std::string& name,
+                                 const origins* known = nullptr) {
+  const auto path = vm[name].as<std::string>();
+  const auto bad = [&](const std::string& why) {
+    return usage_error("invalid value for " + origin(known, name) + ": '" + path + "' (" + why + ")");
+  };
+  struct stat info {};
+  if (path.empty()) throw bad("expected a file");
+  if (::stat(path.c_str(), &info) != 0) throw bad(std::string("cannot read it: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) throw bad("not a regular file");
+  if (std::ifstream file(path); !file) throw bad(std::string("cannot read it: ") + std::strerror(errno));
+  return path;
 }
 
 } // namespace echo::options

@@ -182,26 +182,12 @@ void store(const po::parsed_options& parsed, po::variables_map& vm, const option
   }
 }
 
-// A file option's value: a file we can read (its contents are checked when
-// the server starts).
-std::string readable_file(const po::variables_map& vm, const std::string& name, const options::origins* known) {
-  const auto path = vm[name].as<std::string>();
-  const auto bad = [&](const std::string& why) {
-    return usage_error("invalid value for " + options::origin(known, name) + ": '" + path + "' (" + why + ")");
-  };
-  struct stat info {};
-  if (path.empty()) throw bad("expected a file");
-  if (::stat(path.c_str(), &info) != 0) throw bad(std::string("cannot read it: ") + std::strerror(errno));
-  if (!S_ISREG(info.st_mode)) throw bad("not a regular file");
-  if (std::ifstream file(path); !file) throw bad(std::string("cannot read it: ") + std::strerror(errno));
-  return path;
-}
-
 void read_tls_options(const po::variables_map& vm, const options::origins* known, server_config& config) {
   if (vm.count("tls-port")) config.tls_port = options::integer<std::uint16_t>(vm, "tls-port", 0, 65535, known);
-  if (vm.count("tls-cert")) config.tls_cert = readable_file(vm, "tls-cert", known);
-  if (vm.count("tls-key")) config.tls_key = readable_file(vm, "tls-key", known);
-  if (vm.count("tls-client-ca")) config.tls_client_ca = readable_file(vm, "tls-client-ca", known);
+  // (Their contents are checked when the server starts.)
+  if (vm.count("tls-cert")) config.tls_cert = options::readable_file(vm, "tls-cert", known);
+  if (vm.count("tls-key")) config.tls_key = options::readable_file(vm, "tls-key", known);
+  if (vm.count("tls-client-ca")) config.tls_client_ca = options::readable_file(vm, "tls-client-ca", known);
   if (config.tls_port && (config.tls_cert.empty() || config.tls_key.empty()))
     throw usage_error(options::origin(known, "tls-port") + " needs --tls-cert FILE and --tls-key FILE");
   if (config.tls_cert.empty() != config.tls_key.empty())
