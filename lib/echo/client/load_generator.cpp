@@ -105,17 +105,14 @@ asio::awaitable<void> bench_tcp(bench_run& run, spdlog::logger& log) {
   {
     auto probe = co_await connect_stream(run.config, log);
     target = probe.socket().remote_endpoint();
-    if (probe.tls()) {
-      co_await finished_within(run.config.timeout,
-                               [&]() -> asio::awaitable<void> { co_await probe.finish_sending(); }());
-    }
+    co_await finished_within(run.config.timeout, probe.finish()); // over TLS, its close_notify
   }
   if (run.bench.churn) {
     // Workers that each open their own connections, one after another.
+    const auto executor = co_await asio::this_coro::executor;
     std::vector<std::unique_ptr<churn_connection>> workers;
     for (std::size_t i = 0; i < run.bench.connections; ++i)
-      workers.push_back(
-          std::make_unique<churn_connection>(run, co_await asio::this_coro::executor, i, target, tls, log));
+      workers.push_back(std::make_unique<churn_connection>(run, executor, i, target, tls, log));
     co_await drive(run, workers);
     co_return;
   }

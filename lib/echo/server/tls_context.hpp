@@ -41,7 +41,6 @@ public:
   std::shared_ptr<boost::asio::ssl::context> current() const;
   // Nothing on success; else why (naming the option and the file).
   std::optional<std::string> reload();
-  const tls_files& files() const { return files_; }
 
 private:
   tls_files files_;
