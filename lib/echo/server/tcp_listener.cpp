@@ -10,6 +10,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
 namespace echo {
 namespace {
 
@@ -58,6 +65,12 @@ asio::awaitable<void> tcp_listener::run() {
   asio::steady_timer pause(executor_);
   error_code ignored;
   acceptor_.non_blocking(true, ignored); // the direct accepts below must never block
+  // Accepted sockets inherit TCP_INQ: each read of a plain session then says
+  // whether anything is left (see read_when_ready.hpp). Without it (a kernel
+  // before 4.18) sessions work as well, with one more read per message.
+  const int on = 1;
+  if (!context_.tls && ::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on) != 0)
+    context_.log.debug("TCP_INQ not available ({}): one more read per message", std::strerror(errno));
 
   while (acceptor_.is_open()) {
     // The peer's address comes with the accept: no getpeername() per session.

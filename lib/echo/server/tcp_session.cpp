@@ -6,6 +6,7 @@
 #include "echo/common/tls.hpp"
 #include "echo/server/buffer_pool.hpp"
 #include "echo/server/proxy_protocol.hpp"
+#include "echo/server/read_when_ready.hpp"
 #include "echo/server/session_registry.hpp"
 #include "echo/server/tls_context.hpp"
 
@@ -27,10 +28,6 @@ namespace {
 using asio::ip::tcp;
 namespace ssl = asio::ssl;
 using clock = std::chrono::steady_clock;
-
-// A session that keeps sending gets this many buffers' worth per wake-up,
-// then lets the others run.
-constexpr int reads_per_wakeup = 16;
 
 // One SSL_read returns at most one TLS record's plaintext: 16 KiB.
 constexpr std::size_t tls_read_bytes = 16 * 1024;
@@ -204,45 +201,23 @@ asio::awaitable<error_code> write_back(Stream& stream, const std::byte* data, st
   co_return ec;
 }
 
-// What one non-blocking read-and-write-back did.
-struct echo_step {
-  std::size_t read = 0;    // bytes read into the buffer
-  std::size_t written = 0; // of those, bytes already written back
-  error_code error;        // would_block is not an error: it is read == 0
-};
-
-// An errno as an error code; EAGAIN and EINTR (nothing done, try later)
-// as none.
-error_code system_error_unless_retry(int error) {
-  if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) return {};
-  return {error, asio::error::get_system_category()};
-}
-
-// Reads what is waiting and writes it straight back, without blocking, as an
-// epoll loop would: most echoes need no wait at all, so no async operation
-// (and no epoll re-arm) is paid for them. Plain recv() and send() with
-// MSG_DONTWAIT on the descriptor: the socket is never switched to
-// non-blocking mode, which would cost an ioctl per session (Asio's own
-// reads and writes set it themselves, only if a session ever needs one).
-echo_step read_and_write_back(tcp::socket& socket, std::span<std::byte> buffer) {
-  echo_step step;
-  const auto fd = socket.native_handle();
-  const auto got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-  if (got < 0) {
-    step.error = system_error_unless_retry(errno);
-    return step;
+// Writes back what was just read, without waiting, as an epoll loop would:
+// most echoes need no wait at all. A plain send() with MSG_DONTWAIT on the
+// descriptor: the socket is never switched to non-blocking mode, which would
+// cost an ioctl per session (Asio's own writes set it themselves, only if a
+// session ever needs one). `written` is what went out; EAGAIN is no error.
+error_code send_now(tcp::socket& socket, std::span<const std::byte> data, std::size_t& written) {
+  written = 0;
+  ssize_t sent = 0;
+  do {
+    sent = ::send(socket.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent >= 0) {
+    written = static_cast<std::size_t>(sent);
+    return {};
   }
-  if (got == 0) {
-    step.error = asio::error::eof;
-    return step;
-  }
-  step.read = static_cast<std::size_t>(got);
-  const auto sent = ::send(fd, buffer.data(), step.read, MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (sent < 0)
-    step.error = system_error_unless_retry(errno);
-  else
-    step.written = static_cast<std::size_t>(sent);
-  return step;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+  return {errno, asio::error::get_system_category()};
 }
 
 // The TLS echo loop. OpenSSL may hold decrypted bytes the socket no longer
@@ -336,37 +311,27 @@ asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, sessio
     record.opened(nullptr);
   }
   // The echo loop, in this frame (an idle session holds one coroutine frame
-  // and nothing else). Idle, it waits for data owning no buffer; a buffer is
-  // borrowed only while there is something to echo.
-  //
-  // A new session looks before it waits: a client that sends at once (a
-  // health check, a short-lived client) has usually done so by the time the
-  // session starts, and then its first echo costs no wait and no epoll
-  // re-arm; when nothing is there yet, the look costs one read that finds
-  // nothing.
-  bool look_first = true;
+  // and nothing else). async_read_when_ready waits for data owning no buffer
+  // and borrows one only to read; the session gives it back once the socket
+  // is drained. Its read is tried at once when the session starts (a client
+  // that sends at once, like a health check, has usually done so by then)
+  // and after every full buffer; after a short read it waits first, without
+  // a system call to re-arm the socket (see read_when_ready.hpp).
+  buffer_pool::lease buffer;
   while (!end && entry.reason() == close_reason::none) {
-    if (!look_first) {
-      auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
-      end = wait_ec;
-      if (end) break;
-    }
-    look_first = false;
-    const auto buffer = buffer_pool::acquire();
-    for (int round = 0; round < reads_per_wakeup && !end; ++round) {
-      const auto step = read_and_write_back(socket, buffer.bytes());
-      end = step.error;
-      if (step.read == 0) break; // drained (or failed)
-      record.received(step.read);
-      record.sent(step.written);
-      SPDLOG_LOGGER_TRACE(&context.log, "read {} bytes", step.read);
-      // Only a peer slow to read makes us wait (and only then is a coroutine
-      // frame made: none per message otherwise).
-      if (!end && step.written < step.read)
-        end = co_await write_back(socket, buffer.bytes().data(), step.read, step.written, entry, record);
-      if (!end) entry.touch();
-      if (step.read < buffer_pool::buffer_size) break; // drained
-    }
+    auto [read_ec, n] = co_await async_read_when_ready(socket, buffer, nothrow);
+    end = read_ec;
+    if (end) break;
+    record.received(n);
+    SPDLOG_LOGGER_TRACE(&context.log, "read {} bytes", n);
+    std::size_t written = 0;
+    end = send_now(socket, buffer.bytes().first(n), written);
+    record.sent(written);
+    // Only a peer slow to read makes us wait (and only then is a coroutine
+    // frame made: none per message otherwise).
+    if (!end && written < n) end = co_await write_back(socket, buffer.bytes().data(), n, written, entry, record);
+    if (!end) entry.touch();
+    if (n < buffer_pool::buffer_size) buffer = {}; // drained
   }
 
   record.count_end(entry.reason(), end);
