@@ -168,6 +168,31 @@ class Storms(EchoTestCase):
         self.assertEqual(tcp_echo(srv.port, data), data)
         self.assertEqual(srv.stop(), 0)
 
+    def test_urgent_data_does_not_stall_a_session(self):
+        # Linux ends a read at an urgent mark. The bytes behind the mark are
+        # echoed without the client sending anything more, and the urgent
+        # byte itself, out of band, is not part of the stream. (Whether the
+        # server reads before or after the bytes behind the mark arrive is
+        # up to timing here; unit/read_when_ready_test.cpp sets up the case
+        # where a short read taken for "drained" stalls, deterministically.)
+        srv = self.server("--port", "0", "--bind", "127.0.0.1")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            for round_ in range(50):
+                before, after = b"before %d " % round_, b"after %d;" % round_
+                # Corked, so that all of it arrives at once, mark inside.
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                s.sendall(before)
+                s.send(b"!", socket.MSG_OOB)
+                s.sendall(after)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+                got = b""
+                while len(got) < len(before + after):
+                    chunk = s.recv(4096)
+                    self.assertTrue(chunk, "the server closed the session")
+                    got += chunk
+                self.assertEqual(got, before + after)
+        self.assertEqual(srv.stop(), 0)
+
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux: 8; Python 3.11 does not name it
 
