@@ -21,8 +21,9 @@
 // Asio has no public way to add an operation to its reactor, so this uses
 // Asio's own building blocks (boost::asio::detail: reactor_op, the handler
 // allocation and work tracking every Asio operation uses) the way Asio's
-// reactive_socket_recv_op does. It holds for the epoll reactor Boost 1.81
-// builds on Linux; the static_assert below stops the build anywhere else.
+// reactive_socket_recv_op does, and reaches the socket's registration
+// through socket_internals.hpp. It holds for the epoll reactor Boost 1.81
+// uses on Linux; socket_internals.hpp stops the build anywhere else.
 //
 // The result is (error_code, bytes read into `lease`). On eof and errors
 // `lease` may hold a buffer with nothing in it. Cancellation: socket.cancel()
@@ -30,6 +31,7 @@
 // socket; per-operation cancellation slots are not supported.
 
 #include "echo/server/buffer_pool.hpp"
+#include "echo/server/socket_internals.hpp"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
@@ -37,7 +39,6 @@
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
 #include <boost/asio/detail/handler_cont_helpers.hpp>
 #include <boost/asio/detail/handler_work.hpp>
-#include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -61,32 +62,8 @@ namespace read_when_ready_detail {
 
 namespace asio = boost::asio;
 namespace internals = boost::asio::detail;
-
-static_assert(std::is_same_v<internals::reactor, internals::epoll_reactor>,
-              "async_read_when_ready is written for Asio's epoll reactor");
-
-// The socket's registration with the reactor lives in its implementation,
-// which basic_socket shows only to derived classes. A pointer to that member,
-// formed in a derived class, reads it from any tcp::socket (the class is
-// never instantiated).
-struct socket_internals : asio::ip::tcp::socket {
-  static auto& implementation(asio::ip::tcp::socket& socket) {
-    return (socket.*&socket_internals::impl_).get_implementation();
-  }
-};
-
-// The reactor of the socket's io_context. Looking a service up takes the
-// context's service registry lock, so the answer is kept per thread.
-inline internals::reactor& reactor_of(asio::ip::tcp::socket& socket) {
-  thread_local asio::execution_context* cached_context = nullptr;
-  thread_local internals::reactor* cached_reactor = nullptr;
-  auto& context = asio::query(socket.get_executor(), asio::execution::context);
-  if (&context != cached_context) {
-    cached_reactor = &asio::use_service<internals::reactor>(context);
-    cached_context = &context;
-  }
-  return *cached_reactor;
-}
+using socket_internals::implementation;
+using socket_internals::reactor_of;
 
 // A recvmsg() into a buffer that also asks how much is left. With TCP_INQ set
 // on the socket (echo-server sets it on its listeners; accepted sockets
@@ -209,7 +186,7 @@ auto async_read_when_ready(boost::asio::ip::tcp::socket& socket, buffer_pool::le
   auto initiation = [&socket, &lease](auto handler) {
     using handler_type = std::decay_t<decltype(handler)>;
     using op = detail::read_when_ready_op<handler_type, boost::asio::ip::tcp::socket::executor_type>;
-    auto& implementation = detail::socket_internals::implementation(socket);
+    auto& implementation = detail::implementation(socket);
     auto& reactor = detail::reactor_of(socket);
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     typename op::ptr allocation = {detail::internals::addressof(handler), op::ptr::allocate(handler), nullptr};

@@ -65,10 +65,13 @@ asio::awaitable<void> tcp_listener::run() {
   asio::steady_timer pause(executor_);
   error_code ignored;
   acceptor_.non_blocking(true, ignored); // the direct accepts below must never block
-  // Accepted sockets inherit TCP_INQ: each read of a plain session then says
-  // whether anything is left (see read_when_ready.hpp). Without it (a kernel
-  // before 4.18) sessions work as well, with one more read per message.
+  // Accepted sockets inherit these from the listener (Linux), which saves a
+  // system call per session: TCP_NODELAY (an echo goes out at once; should
+  // the listener refuse it, each session sets it) and TCP_INQ (each read of
+  // a plain session says whether anything is left, see read_when_ready.hpp;
+  // without it, on a kernel before 4.18, one more read per message).
   const int on = 1;
+  context_.no_delay_inherited = ::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0;
   if (!context_.tls && ::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on) != 0)
     context_.log.debug("TCP_INQ not available ({}): one more read per message", std::strerror(errno));
 

@@ -8,6 +8,7 @@
 #include "echo/server/proxy_protocol.hpp"
 #include "echo/server/read_when_ready.hpp"
 #include "echo/server/session_registry.hpp"
+#include "echo/server/socket_internals.hpp"
 #include "echo/server/tls_context.hpp"
 
 #include <spdlog/spdlog.h> // SPDLOG_LOGGER_TRACE
@@ -101,9 +102,15 @@ struct session_record {
 
 // Echoes go out at once, not when Nagle's algorithm would let them. (A
 // failure, from a peer already gone, shows at the first read.)
-void set_no_delay(tcp::socket& socket) {
-  error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
+// A session's own socket settings: TCP_NODELAY unless the socket has it
+// from its listener; and Asio is told that no other descriptor shares this
+// socket (it came from accept()), so that closing it takes no EPOLL_CTL_DEL.
+void prepare_socket(tcp::socket& socket, const session_context& context) {
+  if (!context.no_delay_inherited) {
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+  }
+  mark_sole_owner(socket);
 }
 
 // Cancels a socket's operations when `limit` runs out first: the bound on
@@ -290,7 +297,7 @@ asio::awaitable<bool> tls_handshake(tls_stream& stream, std::span<const std::byt
 
 asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, session_context context) {
   session_record record{context, peer, peer};
-  set_no_delay(socket);
+  prepare_socket(socket, context);
   session_registry::entry entry(context.registry, socket, co_await asio::this_coro::executor);
   error_code ec;
   error_code end;
@@ -343,7 +350,7 @@ asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, sessio
 
 asio::awaitable<void> tls_session(tcp::socket socket, tcp::endpoint peer, session_context context) {
   session_record record{context, peer, peer};
-  set_no_delay(socket);
+  prepare_socket(socket, context);
   const auto executor = co_await asio::this_coro::executor;
   const auto tls = context.tls->current(); // held: a reload does not pull it from under us
   tls_stream stream(std::move(socket), *tls);

@@ -30,6 +30,8 @@ struct session_context {
   std::shared_ptr<tls_contexts> tls{};
   warning_throttle* tls_warnings = nullptr;
   std::chrono::milliseconds tls_phase_limit{10'000};
+  // The listener has TCP_NODELAY, so accepted sockets have it too.
+  bool no_delay_inherited = false;
 };
 
 // One TCP echo session (RFC 862): everything read is written back, in

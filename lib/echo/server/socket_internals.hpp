@@ -1,0 +1,64 @@
+#pragma once
+
+// What echo-server needs from inside an Asio TCP socket, in one place: the
+// socket's implementation (its descriptor, its registration with the
+// reactor, its state bits) and the reactor itself. Asio keeps these in
+// boost::asio::detail, for its own operations; echo-server uses them for one
+// operation of its own (read_when_ready.hpp) and to skip one system call per
+// connection (mark_sole_owner). Both hold for the epoll reactor that Boost
+// 1.81 uses on Linux; the static_assert stops the build anywhere else.
+
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/query.hpp>
+// After the public headers, which declare what these use.
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/socket_ops.hpp>
+
+#include <type_traits>
+
+namespace echo::socket_internals {
+
+static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::epoll_reactor>,
+              "echo-server's socket internals are written for Asio's epoll reactor");
+
+// basic_socket shows its implementation only to derived classes. A pointer
+// to that member, formed in a derived class, reads it from any tcp::socket
+// (the class is never instantiated).
+struct access : boost::asio::ip::tcp::socket {
+  static auto& implementation(boost::asio::ip::tcp::socket& socket) {
+    return (socket.*&access::impl_).get_implementation();
+  }
+};
+
+inline auto& implementation(boost::asio::ip::tcp::socket& socket) { return access::implementation(socket); }
+
+// The reactor of the socket's io_context. Looking a service up takes the
+// context's service registry lock, so the answer is kept per thread.
+inline boost::asio::detail::reactor& reactor_of(boost::asio::ip::tcp::socket& socket) {
+  thread_local boost::asio::execution_context* cached_context = nullptr;
+  thread_local boost::asio::detail::reactor* cached_reactor = nullptr;
+  auto& context = boost::asio::query(socket.get_executor(), boost::asio::execution::context);
+  if (&context != cached_context) {
+    cached_reactor = &boost::asio::use_service<boost::asio::detail::reactor>(context);
+    cached_context = &context;
+  }
+  return *cached_reactor;
+}
+
+} // namespace echo::socket_internals
+
+namespace echo {
+
+// A socket Asio was handed (accepted sockets are) might share its open file
+// with a dup()ed descriptor, so Asio removes it from epoll explicitly before
+// closing it: an EPOLL_CTL_DEL per connection. A socket that came from
+// accept() and was never duplicated has no such twin; closing it removes it
+// from epoll by itself. Call only for such a socket.
+inline void mark_sole_owner(boost::asio::ip::tcp::socket& socket) {
+  auto& implementation = socket_internals::implementation(socket);
+  implementation.state_ = static_cast<boost::asio::detail::socket_ops::state_type>(
+      implementation.state_ & ~boost::asio::detail::socket_ops::possible_dup);
+}
+
+} // namespace echo
