@@ -1,10 +1,10 @@
 #pragma once
 
-// What echo-server needs from inside an Asio TCP socket, in one place: the
+// What echo-server needs from inside an Asio socket, in one place: the
 // socket's implementation (its descriptor, its registration with the
 // reactor, its state bits) and the reactor itself. Asio keeps these in
 // boost::asio::detail, for its own operations; echo-server uses them for one
-// operation of its own (read_when_ready.hpp) and to skip one system call per
+// operation of its own (when_ready.hpp) and to skip one system call per
 // connection (mark_sole_owner). Both hold for the epoll reactor that Boost
 // 1.81 uses on Linux; the static_assert stops the build anywhere else.
 
@@ -23,19 +23,22 @@ static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::
               "echo-server's socket internals are written for Asio's epoll reactor");
 
 // basic_socket shows its implementation only to derived classes. A pointer
-// to that member, formed in a derived class, reads it from any tcp::socket
-// (the class is never instantiated).
-struct access : boost::asio::ip::tcp::socket {
-  static auto& implementation(boost::asio::ip::tcp::socket& socket) {
-    return (socket.*&access::impl_).get_implementation();
-  }
+// to that member, formed in a derived class, reads it from any socket of the
+// type (the class is never instantiated).
+template <class Socket>
+struct access : Socket {
+  static auto& implementation(Socket& socket) { return (socket.*&access::impl_).get_implementation(); }
 };
 
-inline auto& implementation(boost::asio::ip::tcp::socket& socket) { return access::implementation(socket); }
+template <class Socket>
+auto& implementation(Socket& socket) {
+  return access<Socket>::implementation(socket);
+}
 
 // The reactor of the socket's io_context. Looking a service up takes the
 // context's service registry lock, so the answer is kept per thread.
-inline boost::asio::detail::reactor& reactor_of(boost::asio::ip::tcp::socket& socket) {
+template <class Socket>
+boost::asio::detail::reactor& reactor_of(Socket& socket) {
   thread_local boost::asio::execution_context* cached_context = nullptr;
   thread_local boost::asio::detail::reactor* cached_reactor = nullptr;
   auto& context = boost::asio::query(socket.get_executor(), boost::asio::execution::context);

@@ -22,10 +22,7 @@ constexpr std::size_t receive_buffer_size = 65536;
 
 // MSG_TRUNC makes recvmsg return a datagram's real length even when it did
 // not fit, so a truncated datagram is recognised and never echoed in part.
-constexpr asio::socket_base::message_flags report_real_length = MSG_TRUNC;
-
-// Datagrams taken per wake-up before the other coroutines get their turn.
-constexpr std::size_t datagrams_per_wakeup = 64;
+constexpr int report_real_length = MSG_TRUNC;
 
 // A one-second burst: a source may send up to a second's worth at once.
 std::uint32_t burst_for(std::uint32_t rate) { return rate; }
@@ -88,26 +85,29 @@ bool udp_endpoint::admit(std::span<const std::byte> datagram, std::size_t real_s
   return true;
 }
 
-std::size_t udp_endpoint::receive_more(std::size_t first) {
+read_result udp_endpoint::receive_batch() {
   auto& b = *batch_;
-  for (std::size_t i = first; i < batch_size; ++i) {
+  for (std::size_t i = 0; i < batch_size; ++i) {
     b.received[i].msg_hdr.msg_name = b.senders[i].data();
     b.received[i].msg_hdr.msg_namelen = static_cast<socklen_t>(b.senders[i].capacity());
   }
-  const int got = ::recvmmsg(socket_.native_handle(), b.received.data() + first,
-                             static_cast<unsigned>(batch_size - first), MSG_DONTWAIT | report_real_length, nullptr);
-  if (got <= 0) {
-    // EAGAIN: nothing more is queued. Another error (ICMP reports and the
-    // like) concerns one past datagram, not the endpoint.
-    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-      log_.debug("udp receive failed: {}", std::strerror(errno));
-    return 0;
+  int got = 0;
+  do {
+    got = ::recvmmsg(socket_.native_handle(), b.received.data(), static_cast<unsigned>(batch_size),
+                     MSG_DONTWAIT | report_real_length, nullptr);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {}; // wait
+    return {read_result::state::read, 0, error_code(errno, asio::error::get_system_category())};
   }
-  for (std::size_t i = first; i < first + static_cast<std::size_t>(got); ++i) {
+  const auto count = static_cast<std::size_t>(got);
+  for (std::size_t i = 0; i < count; ++i) {
     b.senders[i].resize(b.received[i].msg_hdr.msg_namelen);
     b.sizes[i] = b.received[i].msg_len; // the real size: MSG_TRUNC
   }
-  return static_cast<std::size_t>(got);
+  // A UDP socket's receive stops short of the batch only when its queue is
+  // empty: then the next wait needs no try first (and no epoll re-arm).
+  return {count < batch_size ? read_result::state::drained : read_result::state::read, count, {}};
 }
 
 std::span<const std::byte> udp_endpoint::datagram_in(std::size_t slot) {
@@ -176,36 +176,21 @@ asio::awaitable<void> udp_endpoint::run() {
   error_code ec;
   socket_.non_blocking(true, ec);
 
+  // One operation per batch: it waits, when the last batch drained the
+  // socket, without an epoll re-arm, and otherwise takes the next batch at
+  // once; either way each batch's completion goes through the io_context's
+  // queue, so the TCP sessions on this thread get their turn in between.
   while (socket_.is_open()) {
-    // The first datagram through Asio: its receive is tried at once, so a
-    // socket with datagrams queued costs no wait and no epoll re-arm.
-    const std::array<asio::mutable_buffer, 2> first_slot{
-        asio::buffer(b.received_iov[0][0].iov_base, b.received_iov[0][0].iov_len),
-        asio::buffer(b.received_iov[0][1].iov_base, b.received_iov[0][1].iov_len)};
-    auto [receive_ec, size] =
-        co_await socket_.async_receive_from(first_slot, b.senders[0], report_real_length, nothrow);
+    auto [receive_ec, count] = co_await async_when_ready(
+        socket_, [this] { return receive_batch(); }, nothrow);
     if (receive_ec == asio::error::operation_aborted || !socket_.is_open()) co_return;
-    std::size_t count = 0;
     if (receive_ec) {
-      // ICMP errors and the like concern one past datagram, not the endpoint.
+      // Nothing the endpoint can act on (an unconnected UDP socket reports
+      // no ICMP errors): noted, and the next batch is taken.
       log_.debug("udp receive failed: {}", receive_ec.message());
-    } else {
-      b.sizes[0] = size;
-      count = 1;
+      continue;
     }
-    // Then what else is queued, a batch at a time, until none is left (the
-    // echoes just sent bring new datagrams while we work) or a wake-up's
-    // worth is done, so TCP sessions on this thread get their turn.
-    std::size_t taken = 0;
-    for (;;) {
-      count += receive_more(count);
-      if (count == 0) break;
-      co_await echo_batch(count);
-      if (!socket_.is_open()) co_return;
-      taken += count;
-      if (taken >= datagrams_per_wakeup) break;
-      count = 0;
-    }
+    co_await echo_batch(count);
   }
 }
 

@@ -5,6 +5,7 @@
 #include "echo/server/rate_limiter.hpp"
 #include "echo/server/server_stats.hpp"
 #include "echo/server/warning_throttle.hpp"
+#include "echo/server/when_ready.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -31,9 +32,9 @@ struct udp_settings {
 // rate limit. One coroutine owns the socket and its receive buffers.
 //
 // Datagrams are taken and echoed in batches, as many system calls fewer:
-// after Asio reports the first (its receive tries at once, so a busy socket
-// costs no epoll re-arm), recvmmsg() takes up to a batch more of what is
-// queued, every datagram goes through the same checks one by one, and the
+// one recvmmsg() takes up to a batch of what is queued, inside a reactor
+// operation that waits without an epoll re-arm (when_ready.hpp), every
+// datagram goes through the same checks one by one, and the
 // echoes of the batch leave in one sendmmsg(). A send that would block waits
 // for room and goes on where it stopped; a datagram that cannot be sent is
 // counted (send_failed) and the rest still go.
@@ -53,9 +54,10 @@ private:
   // True when a received datagram is to be echoed; else it was dropped and
   // counted (too large or truncated, blocked port, echo loop, rate limit).
   bool admit(std::span<const std::byte> datagram, std::size_t real_size, const boost::asio::ip::udp::endpoint& sender);
-  // Takes what else is queued into slots [first, batch_size); returns how
-  // many slots hold a datagram from `first` on (0: none was waiting).
-  std::size_t receive_more(std::size_t first);
+  // Takes what is queued, up to a batch, into the slots: one recvmmsg(),
+  // called by the reactor (async_when_ready). Fewer datagrams than asked
+  // for means nothing else is queued: the socket is drained.
+  read_result receive_batch();
   // Checks every datagram of slots [0, count) and echoes those admitted.
   boost::asio::awaitable<void> echo_batch(std::size_t count);
   void count_sent(std::size_t bytes);
