@@ -7,6 +7,7 @@ send buffer fills in the middle of batches, and nothing is lost.)"""
 import os
 import signal
 import socket
+import subprocess
 import sys
 import unittest
 
@@ -127,6 +128,46 @@ class Batches(EchoTestCase):
         self.assertEqual(replies(s, 1 * SLOW), [b"before", b"", b"after"])
         self.assertEqual(srv.stop(), 0)
 
+
+class AnswersFromTheAddressAsked(EchoTestCase):
+    """Bound to a wildcard address, the server answers each datagram from the
+    address it was sent to (127.0.0.2, 127.0.0.3, ...: all of 127/8 is this
+    host's), not from the one the route back to the client prefers
+    (127.0.0.1). A connected socket, such as nc's, accepts nothing else."""
+
+    def check(self, *bind):
+        srv = self.server("--port", "0", *bind, "--udp-rate-limit", "0")
+        for target in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+            s = udp_socket(self, "127.0.0.1")
+            s.connect((target, srv.port))  # the kernel drops datagrams from anywhere else
+            s.send(b"to " + target.encode())
+            self.assertEqual(s.recv(100), b"to " + target.encode())
+        # Several destinations within one batch: each echo from its own.
+        s = udp_socket(self, "127.0.0.1")
+        targets = ["127.0.0.%d" % (2 + i % 4) for i in range(40)]
+        self.paused(srv, lambda: [s.sendto(b"%d" % i, (t, srv.port)) for i, t in enumerate(targets)])
+        got = {}
+        s.settimeout(2 * SLOW)
+        while len(got) < len(targets):
+            data, source = s.recvfrom(100)
+            got[int(data)] = source[0]
+        self.assertEqual([got[i] for i in range(len(targets))], targets)
+        self.assertEqual(srv.stop(), 0)
+
+    paused = Batches.paused
+
+    def test_bound_to_the_ipv6_wildcard(self):  # the default: "::"
+        self.check()
+
+    def test_bound_to_the_ipv4_wildcard(self):
+        self.check("--bind", "0.0.0.0")
+
+    def test_nc_gets_its_echo_from_a_second_address(self):
+        srv = self.server("--port", "0")
+        out = subprocess.run(["nc", "-u", "-w", "1", "127.0.0.2", str(srv.port)], input=b"over nc\n",
+                             capture_output=True, timeout=10 * SLOW)
+        self.assertEqual(out.stdout, b"over nc\n")
+        self.assertEqual(srv.stop(), 0)
 
 if __name__ == "__main__":
     unittest.main()

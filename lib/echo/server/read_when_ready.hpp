@@ -12,6 +12,7 @@
 // `lease` may hold a buffer with nothing in it.
 
 #include "echo/server/buffer_pool.hpp"
+#include "echo/server/control_messages.hpp"
 #include "echo/server/when_ready.hpp"
 
 #include <boost/asio/error.hpp>
@@ -32,11 +33,6 @@ namespace echo {
 namespace read_when_ready_detail {
 
 namespace asio = boost::asio;
-
-// CMSG_ALIGN, spelled out (the macro is a C cast).
-constexpr std::size_t cmsg_align(std::size_t n) {
-  return (n + sizeof(std::size_t) - 1) / sizeof(std::size_t) * sizeof(std::size_t);
-}
 
 // A recvmsg() into a buffer that also asks how much is left. With TCP_INQ set
 // on the socket (echo-server sets it on its listeners; accepted sockets
@@ -62,21 +58,16 @@ public:
   // Without the count (TCP_INQ not set) the socket counts as not drained,
   // and the next read is tried at once: correct, one system call dearer.
   bool nothing_left() const noexcept {
-    if (header_.msg_controllen < data_offset + sizeof(int)) return false;
-    cmsghdr first{};
-    std::memcpy(&first, control_.data(), sizeof first);
-    if (first.cmsg_level != IPPROTO_TCP || first.cmsg_type != TCP_CM_INQ) return false;
     int left = 0;
-    std::memcpy(&left, control_.data() + data_offset, sizeof left);
-    return left == 0;
+    return control_messages::find(std::span<const std::byte>(control_), header_.msg_controllen, IPPROTO_TCP, TCP_CM_INQ,
+                                  left) &&
+           left == 0;
   }
 
 private:
-  static constexpr std::size_t data_offset = cmsg_align(sizeof(cmsghdr));
-
   iovec part_;
   msghdr header_{};
-  alignas(cmsghdr) std::array<unsigned char, data_offset + cmsg_align(sizeof(int))> control_{};
+  alignas(cmsghdr) std::array<std::byte, control_messages::space(sizeof(int))> control_{};
 };
 
 // One try: borrow the buffer if needed, read, and say whether the socket is

@@ -2,12 +2,15 @@
 
 #include "echo/common/asio.hpp"
 #include "echo/common/endpoint_format.hpp"
+#include "echo/server/control_messages.hpp"
 
 #include <spdlog/spdlog.h> // SPDLOG_LOGGER_TRACE
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -90,6 +93,10 @@ read_result udp_endpoint::receive_batch() {
   for (std::size_t i = 0; i < batch_size; ++i) {
     b.received[i].msg_hdr.msg_name = b.senders[i].data();
     b.received[i].msg_hdr.msg_namelen = static_cast<socklen_t>(b.senders[i].capacity());
+    if (answer_from_destination_) {
+      b.received[i].msg_hdr.msg_control = b.received_control[i].data();
+      b.received[i].msg_hdr.msg_controllen = control_bytes;
+    }
   }
   int got = 0;
   do {
@@ -120,6 +127,37 @@ std::span<const std::byte> udp_endpoint::datagram_in(std::size_t slot) {
   return {large, size};
 }
 
+void udp_endpoint::answer_from_destination(std::size_t slot, std::size_t r) {
+  namespace cm = control_messages;
+  auto& b = *batch_;
+  const std::span<const std::byte> received(b.received_control[slot]);
+  const auto used = b.received[slot].msg_hdr.msg_controllen;
+  std::size_t length = 0;
+  if (in_pktinfo v4{}; cm::find(received, used, IPPROTO_IP, IP_PKTINFO, v4)) {
+    // ipi_spec_dst: the address it was sent to, or for a broadcast, the
+    // receiving interface's own address.
+    in_pktinfo source{};
+    source.ipi_spec_dst = v4.ipi_spec_dst;
+    length = cm::put(std::span<std::byte>(b.reply_control[r]), IPPROTO_IP, IP_PKTINFO, source);
+  } else if (in6_pktinfo v6{}; cm::find(received, used, IPPROTO_IPV6, IPV6_PKTINFO, v6)) {
+    // The destination itself; for IPv4 on this socket, IPv4-mapped (Linux
+    // takes that on send too). A multicast or broadcast destination cannot
+    // be a source: the route picks one, as without this option.
+    const auto to = asio::ip::make_address_v6(std::bit_cast<asio::ip::address_v6::bytes_type>(v6.ipi6_addr));
+    const auto v4_to = to.is_v4_mapped() ? asio::ip::make_address_v4(asio::ip::v4_mapped, to) : asio::ip::address_v4();
+    const bool group = to.is_multicast() ||
+                       (to.is_v4_mapped() && (v4_to.is_multicast() || v4_to == asio::ip::address_v4::broadcast()));
+    if (!group) {
+      in6_pktinfo source{};
+      source.ipi6_addr = v6.ipi6_addr; // interface 0: the route chooses it
+      length = cm::put(std::span<std::byte>(b.reply_control[r]), IPPROTO_IPV6, IPV6_PKTINFO, source);
+    }
+  }
+  if (length == 0) return;
+  b.replies[r].msg_hdr.msg_control = b.reply_control[r].data();
+  b.replies[r].msg_hdr.msg_controllen = length;
+}
+
 asio::awaitable<void> udp_endpoint::echo_batch(std::size_t count) {
   auto& b = *batch_;
   std::size_t replies = 0;
@@ -132,6 +170,9 @@ asio::awaitable<void> udp_endpoint::echo_batch(std::size_t count) {
     reply.msg_hdr.msg_namelen = static_cast<socklen_t>(b.senders[i].size());
     reply.msg_hdr.msg_iov = b.reply_iov[replies].data();
     reply.msg_hdr.msg_iovlen = 1;
+    reply.msg_hdr.msg_control = nullptr;
+    reply.msg_hdr.msg_controllen = 0;
+    if (answer_from_destination_) answer_from_destination(i, replies);
     b.reply_slot[replies] = i;
     ++replies;
   }
@@ -175,6 +216,18 @@ asio::awaitable<void> udp_endpoint::run() {
   }
   error_code ec;
   socket_.non_blocking(true, ec);
+  // Bound to a wildcard address: learn each datagram's destination, to
+  // answer from it.
+  const auto local = socket_.local_endpoint(ec);
+  if (!ec && local.address().is_unspecified()) {
+    const int on = 1;
+    const bool v6 = local.address().is_v6();
+    answer_from_destination_ = ::setsockopt(socket_.native_handle(), v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                                            v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, &on, sizeof on) == 0;
+    if (!answer_from_destination_)
+      log_.warn("udp: cannot learn datagrams' destinations ({}); echoes leave from the address the route picks",
+                std::strerror(errno));
+  }
 
   // One operation per batch: it waits, when the last batch drained the
   // socket, without an epoll re-arm, and otherwise takes the next batch at

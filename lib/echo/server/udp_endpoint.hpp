@@ -38,6 +38,11 @@ struct udp_settings {
 // echoes of the batch leave in one sendmmsg(). A send that would block waits
 // for room and goes on where it stopped; a datagram that cannot be sent is
 // counted (send_failed) and the rest still go.
+//
+// On a socket bound to a wildcard address (the default, "::"), each echo is
+// sent from the address its datagram was sent to: a client that wrote to one
+// of several addresses of the host hears back from that one, which a
+// connected socket, a NAT or a stateful firewall requires.
 class udp_endpoint {
 public:
   udp_endpoint(boost::asio::ip::udp::socket socket, udp_settings settings, server_stats& stats, spdlog::logger& log);
@@ -71,6 +76,9 @@ private:
   // `small_bytes` are kept free: a large datagram's head is copied there to
   // make it contiguous.
   static constexpr std::size_t small_bytes = 2048;
+  static constexpr std::size_t control_bytes = 64; // room for one in6_pktinfo or in_pktinfo message
+  // Sets reply `r`'s source address to where slot `slot`'s datagram was sent.
+  void answer_from_destination(std::size_t slot, std::size_t r);
   struct batch_state {
     std::unique_ptr<std::byte[]> small; // batch_size x small_bytes
     std::unique_ptr<std::byte[]> large; // batch_size x receive buffer size, untouched until used
@@ -81,6 +89,10 @@ private:
     std::array<mmsghdr, batch_size> replies{};
     std::array<std::array<iovec, 2>, batch_size> reply_iov{};
     std::array<std::size_t, batch_size> reply_slot{}; // which slot each reply echoes
+    // With answer_from_destination_: where each datagram was sent to, as the
+    // kernel reports it, and the source address each echo is sent from.
+    std::array<std::array<std::byte, control_bytes>, batch_size> received_control{};
+    std::array<std::array<std::byte, control_bytes>, batch_size> reply_control{};
   };
   // Slot i's datagram, contiguous (its head moved next to its tail if it
   // was larger than small_bytes).
@@ -95,6 +107,10 @@ private:
   spdlog::logger& log_;
   warning_throttle drop_warning_;
   std::unique_ptr<batch_state> batch_;
+  // Bound to a wildcard address: each echo leaves from the address its
+  // datagram was sent to (IP_PKTINFO / IPV6_PKTINFO), not from whichever
+  // address the route to the client would pick.
+  bool answer_from_destination_ = false;
 };
 
 } // namespace echo
