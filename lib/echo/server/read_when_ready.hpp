@@ -26,8 +26,8 @@
 #include <array>
 #include <cerrno>
 #include <cstddef>
-#include <cstring>
 #include <span>
+#include <utility>
 
 namespace echo {
 namespace read_when_ready_detail {

@@ -100,11 +100,11 @@ struct session_record {
   }
 };
 
-// Echoes go out at once, not when Nagle's algorithm would let them. (A
-// failure, from a peer already gone, shows at the first read.)
-// A session's own socket settings: TCP_NODELAY unless the socket has it
-// from its listener; and Asio is told that no other descriptor shares this
-// socket (it came from accept()), so that closing it takes no EPOLL_CTL_DEL.
+// A session's own socket settings. TCP_NODELAY, so that echoes go out at
+// once, not when Nagle's algorithm would let them, unless the socket has it
+// from its listener (a failure, from a peer already gone, shows at the first
+// read). And Asio is told that no other descriptor shares this socket (it
+// came from accept()), so that closing it takes no EPOLL_CTL_DEL.
 void prepare_socket(tcp::socket& socket, const session_context& context) {
   if (!context.no_delay_inherited) {
     error_code ignored;
@@ -319,11 +319,12 @@ asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, sessio
   }
   // The echo loop, in this frame (an idle session holds one coroutine frame
   // and nothing else). async_read_when_ready waits for data owning no buffer
-  // and borrows one only to read; the session gives it back once the socket
-  // is drained. Its read is tried at once when the session starts (a client
-  // that sends at once, like a health check, has usually done so by then)
-  // and after every full buffer; after a short read it waits first, without
-  // a system call to re-arm the socket (see read_when_ready.hpp).
+  // and borrows one only to read; the session gives it back after a read
+  // that did not fill it. Its read is tried at once when the session starts
+  // (a client that sends at once, like a health check, has usually done so
+  // by then) and whenever the last one left something queued; after a read
+  // that drained the socket it waits first, without a system call to re-arm
+  // the socket (see read_when_ready.hpp).
   buffer_pool::lease buffer;
   while (!end && entry.reason() == close_reason::none) {
     auto [read_ec, n] = co_await async_read_when_ready(socket, buffer, nothrow);
@@ -338,7 +339,7 @@ asio::awaitable<void> tcp_session(tcp::socket socket, tcp::endpoint peer, sessio
     // frame made: none per message otherwise).
     if (!end && written < n) end = co_await write_back(socket, buffer.bytes().data(), n, written, entry, record);
     if (!end) entry.touch();
-    if (n < buffer_pool::buffer_size) buffer = {}; // drained
+    if (n < buffer_pool::buffer_size) buffer = {}; // most likely idle next: hold nothing
   }
 
   record.count_end(entry.reason(), end);

@@ -134,15 +134,16 @@ void udp_endpoint::answer_from_destination(std::size_t slot, std::size_t r) {
   const auto used = b.received[slot].msg_hdr.msg_controllen;
   std::size_t length = 0;
   if (in_pktinfo v4{}; cm::find(received, used, IPPROTO_IP, IP_PKTINFO, v4)) {
-    // ipi_spec_dst: the address it was sent to, or for a broadcast, the
-    // receiving interface's own address.
+    // IPv4 (on either socket): ipi_spec_dst is the address it was sent to,
+    // or for a broadcast, the receiving interface's own address.
     in_pktinfo source{};
     source.ipi_spec_dst = v4.ipi_spec_dst;
     length = cm::put(std::span<std::byte>(b.reply_control[r]), IPPROTO_IP, IP_PKTINFO, source);
   } else if (in6_pktinfo v6{}; cm::find(received, used, IPPROTO_IPV6, IPV6_PKTINFO, v6)) {
-    // The destination itself; for IPv4 on this socket, IPv4-mapped (Linux
-    // takes that on send too). A multicast or broadcast destination cannot
-    // be a source: the route picks one, as without this option.
+    // The destination itself (IPv4-mapped for IPv4, should IP_PKTINFO be
+    // missing; Linux takes that on send too). A multicast or broadcast
+    // destination cannot be a source: the route picks one, as without this
+    // option.
     const auto to = asio::ip::make_address_v6(std::bit_cast<asio::ip::address_v6::bytes_type>(v6.ipi6_addr));
     const auto v4_to = to.is_v4_mapped() ? asio::ip::make_address_v4(asio::ip::v4_mapped, to) : asio::ip::address_v4();
     const bool group = to.is_multicast() ||
@@ -224,6 +225,10 @@ asio::awaitable<void> udp_endpoint::run() {
     const bool v6 = local.address().is_v6();
     answer_from_destination_ = ::setsockopt(socket_.native_handle(), v6 ? IPPROTO_IPV6 : IPPROTO_IP,
                                             v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, &on, sizeof on) == 0;
+    // On "::", IPv4 datagrams get IP_PKTINFO as well, whose local address
+    // handles a broadcast destination (the IPv6 form only has the
+    // destination itself).
+    if (v6 && answer_from_destination_) ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
     if (!answer_from_destination_)
       log_.warn("udp: cannot learn datagrams' destinations ({}); echoes leave from the address the route picks",
                 std::strerror(errno));

@@ -76,7 +76,7 @@ private:
   // `small_bytes` are kept free: a large datagram's head is copied there to
   // make it contiguous.
   static constexpr std::size_t small_bytes = 2048;
-  static constexpr std::size_t control_bytes = 64; // room for one in6_pktinfo or in_pktinfo message
+  static constexpr std::size_t control_bytes = 96; // room for an in6_pktinfo and an in_pktinfo message
   // Sets reply `r`'s source address to where slot `slot`'s datagram was sent.
   void answer_from_destination(std::size_t slot, std::size_t r);
   struct batch_state {
