@@ -126,13 +126,17 @@ class Server:
         if not any("configuration:" in line for line in self.lines):
             return  # not logging at info: nothing to tell a lost signal by
         received = re.compile(self.RECEIVED[signo])
-        before = sum(1 for line in self.lines if received.search(line))
+
+        def times_received():
+            return sum(1 for line in self.lines if received.search(line))
+
+        before = times_received()
         end = time.monotonic() + 5
         while self.proc.poll() is None and time.monotonic() < end:
-            if sum(1 for line in self.lines if received.search(line)) > before:
+            if times_received() > before:
                 return
             self.pump(0.05)
-        if self.proc.poll() is None and sum(1 for line in self.lines if received.search(line)) == before:
+        if self.proc.poll() is None and times_received() == before:
             self.proc.send_signal(signo)  # once: a server that still does not react fails its test
 
     def wait_exit(self, seconds=15):

@@ -215,10 +215,9 @@ asio::awaitable<void> udp_endpoint::run() {
     b.received[i].msg_hdr.msg_iov = b.received_iov[i].data();
     b.received[i].msg_hdr.msg_iovlen = 2;
   }
-  error_code ec;
-  socket_.non_blocking(true, ec);
   // Bound to a wildcard address: learn each datagram's destination, to
   // answer from it.
+  error_code ec;
   const auto local = socket_.local_endpoint(ec);
   if (!ec && local.address().is_unspecified()) {
     const int on = 1;

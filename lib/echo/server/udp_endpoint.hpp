@@ -65,6 +65,8 @@ private:
   read_result receive_batch();
   // Checks every datagram of slots [0, count) and echoes those admitted.
   boost::asio::awaitable<void> echo_batch(std::size_t count);
+  // Sets reply `r`'s source address to where slot `slot`'s datagram was sent.
+  void answer_from_destination(std::size_t slot, std::size_t r);
   void count_sent(std::size_t bytes);
   void drop(server_stats::counter& counter, const char* why, std::size_t size,
             const boost::asio::ip::udp::endpoint& sender);
@@ -77,8 +79,6 @@ private:
   // make it contiguous.
   static constexpr std::size_t small_bytes = 2048;
   static constexpr std::size_t control_bytes = 96; // room for an in6_pktinfo and an in_pktinfo message
-  // Sets reply `r`'s source address to where slot `slot`'s datagram was sent.
-  void answer_from_destination(std::size_t slot, std::size_t r);
   struct batch_state {
     std::unique_ptr<std::byte[]> small; // batch_size x small_bytes
     std::unique_ptr<std::byte[]> large; // batch_size x receive buffer size, untouched until used

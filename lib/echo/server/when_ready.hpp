@@ -75,19 +75,10 @@ public:
   static status do_perform(reactor_op* base) {
     auto* op = static_cast<when_ready_op*>(base);
     const read_result result = op->reader_();
-    switch (result.what) {
-    case read_result::state::would_block:
-      return not_done;
-    case read_result::state::read:
-      op->ec_ = result.error;
-      op->bytes_transferred_ = result.count;
-      return done;
-    case read_result::state::drained:
-      op->ec_ = result.error;
-      op->bytes_transferred_ = result.count;
-      return done_and_exhausted;
-    }
-    return done;
+    if (result.what == read_result::state::would_block) return not_done;
+    op->ec_ = result.error;
+    op->bytes_transferred_ = result.count;
+    return result.what == read_result::state::drained ? done_and_exhausted : done;
   }
 
   // Called by the scheduler when the operation is done (`owner` set) or
