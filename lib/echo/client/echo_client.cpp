@@ -1,9 +1,9 @@
 #include "echo/client/echo_client.hpp"
 
-#include "echo/client/console_io.hpp"
-#include "echo/client/load_generator.hpp"
-#include "echo/client/merge_reports.hpp"
-#include "echo/client/modes.hpp"
+#include "echo/client/modes/console_io.hpp"
+#include "echo/client/bench/load_generator.hpp"
+#include "echo/client/bench/merge_reports.hpp"
+#include "echo/client/modes/modes.hpp"
 #include "echo/common/asio.hpp"
 #include "echo/common/usage_error.hpp"
 

@@ -1,6 +1,6 @@
 #include "echo/client/proxy_header.hpp"
 
-#include "echo/common/unmapped_address.hpp"
+#include "echo/common/net/unmapped_address.hpp"
 
 #include <boost/asio/write.hpp>
 

@@ -1,16 +1,16 @@
 #include "echo/server/echo_server.hpp"
 
 #include "echo/common/asio.hpp"
-#include "echo/common/endpoint_format.hpp"
+#include "echo/common/net/endpoint_format.hpp"
 #include "echo/common/logging.hpp"
 #include "echo/common/usage_error.hpp"
-#include "echo/server/listen_sockets.hpp"
-#include "echo/server/metrics_collector.hpp"
-#include "echo/server/metrics_http.hpp"
-#include "echo/server/session_registry.hpp"
-#include "echo/server/tcp_listener.hpp"
-#include "echo/server/tls_context.hpp"
-#include "echo/server/udp_endpoint.hpp"
+#include "echo/server/sockets/listen_sockets.hpp"
+#include "echo/server/metrics/metrics_collector.hpp"
+#include "echo/server/metrics/metrics_http.hpp"
+#include "echo/server/tcp/session_registry.hpp"
+#include "echo/server/tcp/tcp_listener.hpp"
+#include "echo/server/tcp/tls_context.hpp"
+#include "echo/server/udp/udp_endpoint.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>

@@ -1,9 +1,9 @@
 #pragma once
 
 #include "echo/server/server_config.hpp"
-#include "echo/server/server_stats.hpp"
+#include "echo/server/metrics/server_stats.hpp"
 #include "echo/server/systemd.hpp"
-#include "echo/server/warning_throttle.hpp"
+#include "echo/common/warning_throttle.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>

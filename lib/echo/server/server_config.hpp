@@ -1,8 +1,8 @@
 #pragma once
 
 #include "echo/common/logging.hpp"
-#include "echo/server/cidr_list.hpp"
-#include "echo/server/port_filter.hpp"
+#include "echo/server/admission/cidr_list.hpp"
+#include "echo/server/admission/port_filter.hpp"
 
 #include <chrono>
 #include <cstddef>

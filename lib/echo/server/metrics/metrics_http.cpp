@@ -1,0 +1,160 @@
+#include "echo/server/metrics/metrics_http.hpp"
+
+#include "echo/common/logging.hpp"
+#include "echo/common/version.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace echo {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+using request = http::request<http::empty_body>;
+using response = http::response<http::string_body>;
+
+constexpr auto exposition_type = "text/plain; version=0.0.4; charset=utf-8";
+
+response make_response(http::status status, unsigned http_version, std::string body,
+                       const char* content_type = "text/plain; charset=utf-8") {
+  response res{status, http_version};
+  res.set(http::field::server, "echo-server/" + std::string(version()));
+  res.set(http::field::content_type, content_type);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+// The answer to one well-formed request.
+response answer(const request& req, const metrics_sources& sources) {
+  const auto target = std::string_view(req.target()).substr(0, req.target().find('?'));
+  const bool known = target == "/metrics" || target == "/healthz" || target == "/readyz";
+  if (!known) return make_response(http::status::not_found, req.version(), "not found: try /metrics\n");
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    auto res = make_response(http::status::method_not_allowed, req.version(), "only GET and HEAD\n");
+    res.set(http::field::allow, "GET, HEAD");
+    return res;
+  }
+  if (target == "/metrics") return make_response(http::status::ok, req.version(), sources.render(), exposition_type);
+  if (target == "/healthz") return make_response(http::status::ok, req.version(), "ok\n");
+  if (sources.ready()) return make_response(http::status::ok, req.version(), "ready\n");
+  return make_response(http::status::service_unavailable, req.version(), "stopping\n");
+}
+
+} // namespace
+
+metrics_http::metrics_http(asio::io_context& io, tcp::acceptor acceptor, metrics_sources sources, server_stats& stats,
+                           spdlog::logger& log)
+    : strand_(asio::make_strand(io)), acceptor_(std::move(acceptor)), endpoint_(acceptor_.local_endpoint()),
+      retry_timer_(strand_), sources_(std::move(sources)), stats_(stats), log_(log) {}
+
+void metrics_http::start() {
+  asio::co_spawn(strand_, accept_loop(), [self = shared_from_this()](const std::exception_ptr& failure) {
+    log_failure(self->log_, "metrics listener", failure);
+  });
+}
+
+void metrics_http::close() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->closed_ = true;
+    error_code ignored;
+    self->acceptor_.close(ignored);
+    self->retry_timer_.cancel();
+    for (auto* socket : self->connections_) socket->close(ignored);
+  });
+}
+
+asio::awaitable<void> metrics_http::accept_loop() {
+  while (!closed_) {
+    // The connection's socket, and so its timeouts, live on the strand too.
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::any_io_executor(strand_), nothrow);
+    if (closed_ || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // EMFILE and the like: say so now and then, pause, go on.
+      add(stats_.accept_errors);
+      if (reject_warnings_.allow()) log_.warn("metrics: accept failed: {}; retrying", ec.message());
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      co_await retry_timer_.async_wait(nothrow);
+      continue;
+    }
+    if (open_connections_ >= max_connections) {
+      add(stats_.metrics_connections_rejected);
+      if (reject_warnings_.allow())
+        log_.warn("metrics: connection closed at once: {} metrics connections open already", max_connections);
+      continue; // `socket` closes as it goes out of scope
+    }
+    ++open_connections_; // counted here, not when serve() gets going, so a burst cannot overshoot
+    asio::co_spawn(strand_, serve(std::move(socket)), [self = shared_from_this()](const std::exception_ptr& failure) {
+      log_failure(self->log_, "metrics connection", failure);
+    });
+  }
+}
+
+asio::awaitable<void> metrics_http::serve(tcp::socket socket) {
+  const auto self = shared_from_this(); // outlives the server object if need be
+  beast::tcp_stream stream(std::move(socket));
+  connections_.insert(&stream.socket());
+  struct forget {
+    metrics_http& http;
+    tcp::socket* socket;
+    ~forget() {
+      http.connections_.erase(socket);
+      --http.open_connections_;
+    }
+  } const registered{*this, &stream.socket()};
+  if (closed_) co_return;
+
+  // Room for a full header and a little more, so that a header over the
+  // limit is reported as such rather than as a full buffer.
+  beast::flat_buffer buffer(2 * max_header_bytes);
+  for (;;) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(max_header_bytes);
+    stream.expires_after(request_timeout); // for the whole request, however slowly it trickles in
+    auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, nothrow);
+    if (read_ec) {
+      // A request that is wrong gets its answer; one that never came, or a
+      // peer that left, gets nothing.
+      std::optional<http::status> status;
+      const bool malformed = read_ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                             read_ec != http::error::end_of_stream && read_ec != http::error::partial_message;
+      if (read_ec == http::error::header_limit || read_ec == http::error::buffer_overflow)
+        status = http::status::request_header_fields_too_large;
+      else if (malformed)
+        status = http::status::bad_request;
+      if (!status) break;
+      auto res = make_response(*status, 11, std::string(obsolete_reason(*status)) + "\n");
+      res.keep_alive(false);
+      stream.expires_after(request_timeout);
+      co_await http::async_write(stream, res, nothrow);
+      break;
+    }
+    add(stats_.metrics_requests);
+    auto res = answer(parser.get(), sources_);
+    res.keep_alive(parser.get().keep_alive());
+    if (parser.get().method() == http::verb::head) {
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
+    stream.expires_after(request_timeout);
+    auto [write_ec, written] = co_await http::async_write(stream, res, nothrow);
+    if (write_ec || !res.keep_alive()) break;
+  }
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+} // namespace echo
