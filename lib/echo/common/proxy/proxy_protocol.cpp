@@ -1,5 +1,7 @@
 #include "echo/common/proxy/proxy_protocol.hpp"
 
+#include "echo/common/net/unmapped_address.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -17,6 +19,10 @@ using boost::asio::ip::tcp;
 constexpr std::string_view v1_prefix = "PROXY ";
 constexpr std::array<std::uint8_t, 12> v2_signature{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                                     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+
+// The v2 TLV types this codec reads and writes.
+constexpr std::uint8_t tlv_authority = 0x02;
+constexpr std::uint8_t tlv_unique_id = 0x05;
 
 proxy_parse invalid(std::string why) { return {proxy_parse::status::invalid, {}, std::move(why)}; }
 proxy_parse incomplete() { return {}; }
@@ -104,16 +110,14 @@ std::pair<tcp::endpoint, tcp::endpoint> read_addresses(std::span<const std::uint
 // TLVs after the addresses: each checked to lie within the header; two are
 // kept for the log, the others skipped.
 bool read_tlvs(std::span<const std::uint8_t> tlvs, proxy_header& header) {
-  constexpr std::uint8_t authority = 0x02;
-  constexpr std::uint8_t unique_id = 0x05;
   while (!tlvs.empty()) {
     if (tlvs.size() < 3) return false;
     const auto type = tlvs[0];
     const auto length = big_endian16(tlvs.data() + 1);
     if (tlvs.size() < 3u + length) return false;
     const auto value = tlvs.subspan(3, length);
-    if (type == authority) header.authority.assign(reinterpret_cast<const char*>(value.data()), value.size());
-    if (type == unique_id && value.size() <= 128) {
+    if (type == tlv_authority) header.authority.assign(reinterpret_cast<const char*>(value.data()), value.size());
+    if (type == tlv_unique_id && value.size() <= 128) {
       static constexpr char hex[] = "0123456789abcdef";
       header.unique_id.clear();
       for (const auto byte : value) {
@@ -164,7 +168,77 @@ proxy_parse parse_v2(std::span<const std::uint8_t> data) {
   return done;
 }
 
+void put16(std::string& out, std::size_t value) {
+  out += static_cast<char>((value >> 8) & 0xFF);
+  out += static_cast<char>(value & 0xFF);
+}
+
+void put_address(std::string& out, const asio_address& address) {
+  if (address.is_v4()) {
+    for (const auto b : address.to_v4().to_bytes()) out += static_cast<char>(b);
+  } else {
+    for (const auto b : address.to_v6().to_bytes()) out += static_cast<char>(b);
+  }
+}
+
+void put_tlv(std::string& out, std::uint8_t type, std::string_view value) {
+  out += static_cast<char>(type);
+  put16(out, value.size());
+  out += value;
+}
+
+// The unique id is kept as hex (see read_tlvs); written back as its bytes.
+std::string bytes_of_hex(std::string_view hex) {
+  const auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
+  return out;
+}
+
+// The two addresses in one family: IPv4 where both are IPv4 (mapped or
+// not), else IPv6 (an IPv4 one mapped).
+std::pair<asio_address, asio_address> one_family(const asio_address& a, const asio_address& b) {
+  const auto x = unmapped(a);
+  const auto y = unmapped(b);
+  if (x.is_v4() == y.is_v4()) return {x, y};
+  const auto v6 = [](const asio_address& v) {
+    return v.is_v6() ? v : asio_address(boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, v.to_v4()));
+  };
+  return {v6(x), v6(y)};
+}
+
+std::string write_v1(const proxy_header& header) {
+  if (!header.source || !header.destination) return "PROXY UNKNOWN\r\n";
+  const auto [from, to] = one_family(header.source->address(), header.destination->address());
+  return std::string("PROXY ") + (from.is_v4() ? "TCP4 " : "TCP6 ") + from.to_string() + " " + to.to_string() + " " +
+         std::to_string(header.source->port()) + " " + std::to_string(header.destination->port()) + "\r\n";
+}
+
+std::string write_v2(const proxy_header& header) {
+  std::string body;
+  std::uint8_t family_transport = 0x00; // AF_UNSPEC: no addresses
+  if (header.source && header.destination) {
+    const auto [from, to] = one_family(header.source->address(), header.destination->address());
+    family_transport = from.is_v4() ? 0x11 : 0x21; // TCP over IPv4, or over IPv6
+    put_address(body, from);
+    put_address(body, to);
+    put16(body, header.source->port());
+    put16(body, header.destination->port());
+  }
+  if (!header.authority.empty()) put_tlv(body, tlv_authority, header.authority);
+  if (!header.unique_id.empty()) put_tlv(body, tlv_unique_id, bytes_of_hex(header.unique_id));
+  std::string out(reinterpret_cast<const char*>(v2_signature.data()), v2_signature.size());
+  out += static_cast<char>(header.local ? 0x20 : 0x21); // version 2, command LOCAL or PROXY
+  out += static_cast<char>(family_transport);
+  put16(out, body.size());
+  return out + body;
+}
+
 } // namespace
+
+std::string write_proxy_header(const proxy_header& header) {
+  return header.version == 1 ? write_v1(header) : write_v2(header);
+}
 
 proxy_parse parse_proxy_header(std::span<const std::uint8_t> data) {
   if (data.empty()) return incomplete();

@@ -10,6 +10,9 @@
 
 namespace echo {
 
+// The PROXY protocol codec, one for both programs: echo-server reads the
+// header with --proxy-protocol, echo-client writes it with --proxy-header.
+//
 // The PROXY protocol header a balancer puts before a connection's data
 // (HAProxy's proxy-protocol.txt), version 1 (text) or 2 (binary), told
 // apart by the first bytes.
@@ -35,6 +38,14 @@ struct proxy_parse {
 inline constexpr std::size_t proxy_v1_max_bytes = 107;
 inline constexpr std::size_t proxy_v2_max_bytes = 16 + 2048;
 inline constexpr std::size_t proxy_header_max_bytes = proxy_v2_max_bytes;
+
+// The bytes of `header`, as a balancer sends them ahead of a connection's
+// data: version 1 (text; "PROXY UNKNOWN" without a source) or 2 (binary,
+// with the authority and unique id as TLVs when set; LOCAL when `local`).
+// IPv4-mapped addresses are written as IPv4, so both ends are of one family.
+// parse_proxy_header(write_proxy_header(h)) gives `h` back, with `length`
+// set to the size written.
+std::string write_proxy_header(const proxy_header& header);
 
 // Parses the start of a connection. `incomplete` means every byte so far
 // fits a header and more are needed; it never asks for more than

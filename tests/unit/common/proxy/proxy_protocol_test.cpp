@@ -8,6 +8,8 @@
 namespace {
 
 using echo::parse_proxy_header;
+using echo::proxy_header;
+using echo::write_proxy_header;
 using echo::proxy_parse;
 using status = proxy_parse::status;
 
@@ -128,6 +130,71 @@ TEST(ProxyProtocol, V2ClaimingTooManyBytesIsInvalidAtOnce) {
   const auto r = parse_proxy_header(header);
   EXPECT_EQ(r.result, status::invalid);
   EXPECT_NE(r.error.find("65551 bytes"), std::string::npos) << r.error;
+}
+
+} // namespace
+
+// One codec for both programs: what echo-client writes, echo-server reads
+// back field for field, for every version, family and TLV it writes.
+namespace {
+
+using boost::asio::ip::make_address;
+using boost::asio::ip::tcp;
+
+proxy_header header_of(int version, const char* from, unsigned short from_port, const char* to,
+                       unsigned short to_port) {
+  proxy_header h;
+  h.version = version;
+  h.source = tcp::endpoint(make_address(from), from_port);
+  h.destination = tcp::endpoint(make_address(to), to_port);
+  return h;
+}
+
+void expect_round_trip(proxy_header h) {
+  const auto bytes = write_proxy_header(h);
+  const auto r = parse_proxy_header({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  ASSERT_EQ(r.result, status::complete) << r.error;
+  h.length = bytes.size();
+  EXPECT_EQ(r.header.version, h.version);
+  EXPECT_EQ(r.header.local, h.local);
+  EXPECT_EQ(r.header.source, h.source);
+  EXPECT_EQ(r.header.destination, h.destination);
+  EXPECT_EQ(r.header.length, h.length);
+  EXPECT_EQ(r.header.authority, h.authority);
+  EXPECT_EQ(r.header.unique_id, h.unique_id);
+}
+
+TEST(ProxyProtocolRoundTrip, EveryVersionAndFamily) {
+  for (const int version : {1, 2}) {
+    SCOPED_TRACE(version);
+    expect_round_trip(header_of(version, "192.0.2.10", 51234, "198.51.100.1", 9001));
+    expect_round_trip(header_of(version, "2001:db8::1", 0, "2001:db8::2", 65535));
+    expect_round_trip(header_of(version, "0.0.0.0", 1, "255.255.255.255", 2));
+  }
+}
+
+TEST(ProxyProtocolRoundTrip, TlvsLocalAndUnknown) {
+  auto h = header_of(2, "10.0.0.1", 4000, "10.0.0.2", 443);
+  h.authority = "echo.example.org";
+  h.unique_id = "00ff10abcdef";
+  expect_round_trip(h);
+
+  proxy_header local;
+  local.version = 2;
+  local.local = true;
+  expect_round_trip(local); // a balancer's own health check: no client
+
+  proxy_header unknown;
+  unknown.version = 1; // PROXY UNKNOWN: no addresses
+  expect_round_trip(unknown);
+}
+
+TEST(ProxyProtocolRoundTrip, MappedAddressesAreWrittenAsIpv4) {
+  const auto h = header_of(1, "::ffff:192.0.2.7", 1234, "::ffff:192.0.2.8", 9001);
+  EXPECT_EQ(write_proxy_header(h), "PROXY TCP4 192.0.2.7 192.0.2.8 1234 9001\r\n");
+  const auto v2 = write_proxy_header(header_of(2, "::ffff:192.0.2.7", 1234, "::ffff:192.0.2.8", 9001));
+  EXPECT_EQ(v2.size(), 16u + 12u);
+  EXPECT_EQ(v2[13], 0x11); // TCP over IPv4
 }
 
 } // namespace
