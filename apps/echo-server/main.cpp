@@ -1,6 +1,6 @@
 // echo-server: parse the configuration, set up logging, serve.
 #include "echo/common/logging.hpp"
-#include "echo/common/usage_error.hpp"
+#include "echo/server/exit_codes.hpp"
 #include "echo/server/serve.hpp"
 #include "echo/server/server_config.hpp"
 
@@ -20,13 +20,15 @@ int main(int argc, char* argv[]) {
   echo::server_command command;
   try {
     command = echo::parse_server_config(std::vector<std::string>(argv + 1, argv + argc), environment);
-  } catch (const echo::usage_error& e) {
-    std::cerr << "echo-server: " << e.what() << "\nTry 'echo-server --help'.\n";
-    return 2;
+  } catch (...) {
+    const auto failure = echo::describe_failure(std::current_exception());
+    std::cerr << "echo-server: " << failure.message << '\n';
+    if (failure.exit_code == echo::exit_usage_error) std::cerr << "Try 'echo-server --help'.\n";
+    return failure.exit_code;
   }
   if (command.what != echo::server_command::action::run) {
     std::cout << command.text;
-    return 0;
+    return echo::exit_clean_stop;
   }
   const auto& config = command.config;
   auto log = echo::make_stderr_logger("echo-server", config.log_level, config.format);
@@ -34,8 +36,9 @@ int main(int argc, char* argv[]) {
     log->info("ignoring Kubernetes service-link variables: {}", fmt::join(command.set_aside, " "));
   try {
     return echo::serve(config, log);
-  } catch (const std::exception& e) {
-    echo::log_fatal(*log, std::string("fatal: ") + e.what());
-    return 1;
+  } catch (...) {
+    const auto failure = echo::describe_failure(std::current_exception());
+    echo::log_fatal(*log, failure.message);
+    return failure.exit_code;
   }
 }

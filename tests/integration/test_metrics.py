@@ -190,6 +190,61 @@ class DropAndRejectReasons(MetricsTestCase):
         self.assertEqual(srv.stop(), 0)
         self.assertEqual(counters(srv)["accept_errors"], scraped)
 
+    def test_metrics_accept_errors_are_not_echo_accept_errors(self):
+        # Out of descriptors with metrics connections only: the accepts that
+        # fail are the metrics listener's, counted in a family of their own;
+        # echo_accept_errors_total stays for the echo listeners.
+        limit = 40
+        srv, address = self.metrics_server(preexec_fn=limit_descriptors(limit))
+        pid = srv.proc.pid
+        first = scrape(address)  # every family exists from the first scrape
+        self.assertEqual(value(first, "process_max_fds"), limit)
+        # The descriptors the server uses now (the one of that scrape's
+        # connection may still be open: counted, so at worst one too many).
+        in_use = sum(1 for fd in os.listdir(f"/proc/{pid}/fd") if int(fd) < limit)
+        free = limit - in_use
+        # All of them taken by idle metrics connections, well under the
+        # endpoint's own limit of 64, then a few more that cannot be accepted.
+        self.assertTrue(0 < free <= 64 - 16, f"{in_use} descriptors in use at start, limit {limit}")
+        clients = []
+        try:
+            for _ in range(free + 8):
+                clients.append(socket.create_connection(address, timeout=10 * SLOW))
+            srv.wait_log(r"accept failed", 10)
+        finally:
+            for c in clients:
+                c.close()
+        # The server frees its side as it reads each close; until then a
+        # scrape may find it still out of descriptors.
+        end = deadline(10)
+        while True:
+            try:
+                status, _, body = request(address, "/metrics")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            self.assertLess(time.monotonic(), end, "no scrape answered after the metrics connections closed")
+            time.sleep(0.05)
+        samples = parse(body.decode())
+        metrics_errors = samples.get(("echo_metrics_accept_errors_total", frozenset()))
+        self.assertEqual(value(samples, "echo_accept_errors_total"), 0,
+                         "failed accepts on the metrics port counted as echo accept errors "
+                         f"(echo_metrics_accept_errors_total: {metrics_errors})")
+        self.assertIsNotNone(metrics_errors, "no echo_metrics_accept_errors_total family")
+        self.assertGreater(metrics_errors, 0)
+        self.assertIn(b"\n# TYPE echo_metrics_accept_errors_total counter\n", body)
+        self.assertIn(b"\n# HELP echo_metrics_accept_errors_total ", body)
+        self.assertEqual(first.get(("echo_metrics_accept_errors_total", frozenset())), 0)
+        # It was descriptors, not the endpoint's limit of 64 connections.
+        self.assertEqual(value(samples, "echo_metrics_connections_rejected_total"), 0)
+        self.assertEqual(value(samples, "echo_tcp_connections_total"), 0)
+        # The echo service is untouched, and its accept errors still 0.
+        self.assertEqual(tcp_echo(srv.port, b"echo after"), b"echo after")
+        self.assertEqual(value(scrape(address), "echo_accept_errors_total"), 0)
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["accept_errors"], 0)
+
 
 class HttpAnswers(MetricsTestCase):
     def test_paths_methods_and_content_type(self):

@@ -2,10 +2,15 @@
 another value, against the real binary."""
 
 import os
+import re
+import shutil
 import signal
 import socket
+import ssl
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -27,6 +32,50 @@ def is_served(s):
         return s.recv(16) == b"ping"
     except (ConnectionResetError, BrokenPipeError):
         return False
+
+
+TLS_LISTENING = re.compile(r"listening tls (?:\[[^\]]+\]|[0-9.]+):(\d+)")
+
+
+def self_signed_certificate(test):
+    """(certificate, key) paths: one self-signed certificate for localhost and
+    127.0.0.1, made with `openssl` in a directory removed when the test ends."""
+    workdir = tempfile.mkdtemp(prefix="echo-limits-tls-")
+    test.addCleanup(shutil.rmtree, workdir, True)
+    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-keyout", key, "-out", cert, "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def tls_session(port, cafile, source="127.0.0.1"):
+    """A TLS session from `source` that got one echo back, or None when the
+    server closed the connection before the handshake completed (a
+    connection refused by a limit). A handshake that neither completes nor
+    is refused within the socket timeout raises socket.timeout."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW, source_address=(source, 0))
+    context = ssl.create_default_context(cafile=cafile)
+    try:
+        s = context.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError):
+        raw.close()
+        return None
+    except BaseException:
+        raw.close()
+        raise
+    try:
+        s.sendall(b"tls ping")
+        got = b""
+        while len(got) < 8 and (chunk := s.recv(8 - len(got))):
+            got += chunk
+        if got != b"tls ping":
+            raise AssertionError(f"TLS echo came back as {got!r}")
+    except BaseException:
+        s.close()
+        raise
+    return s
 
 
 class MaxConnections(EchoTestCase):
@@ -129,6 +178,68 @@ class MaxConnectionsPerSource(EchoTestCase):
         self.assertGreaterEqual(c["sessions_rejected_per_source"], 2)
         self.assertEqual(c["sessions_rejected"], 0)
         self.assertTrue(any("max-connections-per-source" in line and "rejected" in line for line in srv.lines))
+
+    def test_plain_and_tls_sessions_share_one_limit_per_address(self):
+        # The limit is per client address, whatever the listener: with two
+        # plain sessions open from 127.0.0.1 and a limit of 2, a TLS
+        # connection from it is over the limit too, and the other way round.
+        from metrics_support import metrics_address, scrape, value
+        cert, key = self_signed_certificate(self)
+        srv = self.server("--tcp", "--port", "0", "--bind", "127.0.0.1", "--tls-port", "0", "--tls-cert", cert,
+                          "--tls-key", key, "--max-connections-per-source", "2", "--metrics", "127.0.0.1:0")
+        tls_port = int(TLS_LISTENING.search(srv.wait_log(TLS_LISTENING.pattern)).group(1))
+        address = metrics_address(srv)
+        open_sockets = []
+        self.addCleanup(lambda: [s.close() for s in open_sockets])
+
+        def rejected_per_source():
+            return value(scrape(address), "echo_tcp_connections_rejected_total", reason="max_connections_per_source")
+
+        def wait_rejected(expected):
+            end = deadline(10)
+            while (got := rejected_per_source()) < expected and time.monotonic() < end:
+                time.sleep(0.02)
+            self.assertEqual(got, expected, "echo_tcp_connections_rejected_total{reason=max_connections_per_source}")
+
+        plain = [open_client(srv.port) for _ in range(2)]
+        open_sockets += plain
+        self.assertEqual([is_served(c) for c in plain], [True, True])
+        # Two plain sessions from 127.0.0.1: a TLS connection from it is the third.
+        refused = tls_session(tls_port, cert)
+        if refused is not None:
+            open_sockets.append(refused)
+            self.fail("a TLS session from 127.0.0.1 (handshake done, echo back) was served beside 2 plain ones, "
+                      "with --max-connections-per-source 2")
+        wait_rejected(1)
+        # Another address is not affected.
+        other = tls_session(tls_port, cert, source="127.0.0.2")
+        self.assertIsNotNone(other, "a TLS connection from 127.0.0.2 was refused")
+        other.close()
+        # A plain session that ends frees a slot for a TLS one (freed a moment
+        # after the close: retried until a deadline, each refusal counted).
+        plain[0].close()
+        refused_meanwhile = 0
+        end = deadline(10)
+        while (tls := tls_session(tls_port, cert)) is None and time.monotonic() < end:
+            refused_meanwhile += 1
+            time.sleep(0.02)
+        self.assertIsNotNone(tls, "no TLS session after one of the two plain sessions closed")
+        open_sockets.append(tls)
+        # One plain and one TLS session open: a plain connection is over the limit.
+        extra = open_client(srv.port)
+        open_sockets.append(extra)
+        self.assertFalse(is_served(extra), "a third session from 127.0.0.1 (plain, beside 1 plain and 1 TLS) "
+                                           "was served, with --max-connections-per-source 2")
+        wait_rejected(1 + refused_meanwhile + 1)
+        samples = scrape(address)
+        self.assertEqual(value(samples, "echo_tcp_connections_rejected_total", reason="max_connections"), 0)
+        self.assertTrue(is_served(plain[1]))
+        tls.sendall(b"still")
+        self.assertEqual(tls.recv(5), b"still")
+        for s in open_sockets:
+            s.close()
+        self.assertEqual(srv.stop(), 0)
+        self.assertEqual(counters(srv)["sessions_rejected_per_source"], 1 + refused_meanwhile + 1)
 
 
 class IdleTimeout(EchoTestCase):

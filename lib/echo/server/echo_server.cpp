@@ -1,12 +1,13 @@
 #include "echo/server/echo_server.hpp"
 
 #include "echo/common/asio.hpp"
-#include "echo/common/net/endpoint_format.hpp"
 #include "echo/common/logging.hpp"
+#include "echo/common/net/endpoint_format.hpp"
 #include "echo/common/usage_error.hpp"
-#include "echo/server/sockets/listen_sockets.hpp"
+#include "echo/server/listen_sockets.hpp"
 #include "echo/server/metrics/metrics_collector.hpp"
 #include "echo/server/metrics/metrics_http.hpp"
+#include "echo/server/sockets/listener_options.hpp"
 #include "echo/server/tcp/session_registry.hpp"
 #include "echo/server/tcp/tcp_listener.hpp"
 #include "echo/server/tcp/tls_context.hpp"
@@ -33,8 +34,11 @@ echo_server::echo_server(asio::io_context& io, server_config config, std::shared
     : io_(io), config_(std::move(config)), log_(std::move(log)),
       control_(config_.threads > 1 ? asio::any_io_executor(asio::make_strand(io))
                                    : asio::any_io_executor(io.get_executor())),
-      registry_(std::make_shared<session_registry>()), idle_sweep_timer_(control_), stats_timer_(control_),
-      shutdown_timer_(control_) {}
+      registry_(std::make_shared<session_registry>()),
+      admission_(
+          tcp_admission_settings{config_.max_connections, config_.max_connections_per_source, config_.proxy_trusted},
+          [this] { return stats_.sessions_open(); }),
+      idle_sweep_timer_(control_), stats_timer_(control_), shutdown_timer_(control_) {}
 
 echo_server::~echo_server() = default;
 
@@ -70,8 +74,9 @@ void echo_server::start(const std::vector<inherited_socket>& inherited) {
     const auto endpoint = socket.local_endpoint();
     if (!udp_endpoint_) udp_endpoint_ = endpoint;
     auto& udp = udp_endpoints_.emplace_back(std::make_unique<class udp_endpoint>(
-        std::move(socket), udp_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit},
-        stats_, *log_));
+        std::move(socket),
+        udp_admission_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit}, stats_,
+        *log_));
     log_->info("listening udp {}{}", endpoint, inherited.empty() ? "" : " (from systemd)");
     asio::co_spawn(control_, udp->run(),
                    [this](const std::exception_ptr& failure) { log_failure(*log_, "udp endpoint", failure); });
@@ -89,7 +94,11 @@ void echo_server::start_listener(asio::ip::tcp::acceptor acceptor, const char* k
   const auto endpoint = acceptor.local_endpoint();
   auto& first = tls ? tls_endpoint_ : tcp_endpoint_;
   if (!first) first = endpoint;
+  // The sessions' settings, made once, before the first accept.
+  const auto inherited = set_inherited_session_options(acceptor, tls == nullptr);
+  if (!tls && !inherited.inq) log_->debug("TCP_INQ not available on {}: one more read per message", endpoint);
   session_context context{stats_, *log_, registry_, config_.proxy_protocol, &proxy_warnings_};
+  context.no_delay_inherited = inherited.no_delay;
   if (tls) {
     context.tls = std::move(tls);
     context.tls_warnings = &tls_warnings_;
@@ -97,11 +106,8 @@ void echo_server::start_listener(asio::ip::tcp::acceptor acceptor, const char* k
     if (config_.idle_timeout.count() != 0)
       context.tls_phase_limit = std::min(context.tls_phase_limit, config_.idle_timeout);
   }
-  auto& listener = listeners_.emplace_back(
-      std::make_unique<tcp_listener>(io_, std::move(acceptor),
-                                     listener_settings{config_.max_connections, config_.max_connections_per_source,
-                                                       config_.threads > 1, config_.proxy_trusted},
-                                     std::move(context), [this] { on_session_end(); }));
+  auto& listener = listeners_.emplace_back(std::make_unique<tcp_listener>(
+      io_, std::move(acceptor), admission_, config_.threads > 1, std::move(context), [this] { on_session_end(); }));
   log_->info("listening {} {} ({})", kind, endpoint, origin);
   asio::co_spawn(control_, listener->run(), [this, kind](const std::exception_ptr& failure) {
     log_failure(*log_, std::string(kind) + " listener", failure);
@@ -127,11 +133,10 @@ void echo_server::reload_tls() {
 void echo_server::start_metrics(asio::ip::tcp::acceptor acceptor) {
   server_metrics_ = std::make_unique<server_collector>(stats_);
   process_metrics_ = std::make_unique<process_collector>();
-  metrics_sources sources{[this] {
-                            return render_metrics({server_metrics_.get(), process_metrics_.get()});
-                          },
-                          [this] { return ready(); }};
-  metrics_ = std::make_shared<metrics_http>(io_, std::move(acceptor), std::move(sources), stats_, *log_);
+  metrics_ = std::make_shared<metrics_http>(
+      io_, std::move(acceptor),
+      std::vector<const prometheus::Collectable*>{server_metrics_.get(), process_metrics_.get()}, ready_, stats_,
+      *log_);
   metrics_endpoint_ = metrics_->local_endpoint();
   log_->info("listening metrics http://{}/metrics (also /healthz, /readyz)", *metrics_endpoint_);
   metrics_->start();

@@ -1,9 +1,10 @@
 #pragma once
 
-#include "echo/server/server_config.hpp"
-#include "echo/server/metrics/server_stats.hpp"
-#include "echo/server/systemd.hpp"
 #include "echo/common/warning_throttle.hpp"
+#include "echo/server/admission/tcp_admission.hpp"
+#include "echo/server/metrics/server_stats.hpp"
+#include "echo/server/server_config.hpp"
+#include "echo/server/systemd.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -84,6 +85,7 @@ private:
   // Shared with the sessions: their frames may outlive the server when an
   // io_context is torn down without a graceful stop.
   std::shared_ptr<session_registry> registry_;
+  tcp_admission admission_; // every TCP listener's: the limits are the server's
   std::vector<std::unique_ptr<tcp_listener>> listeners_;
   std::vector<std::unique_ptr<class udp_endpoint>> udp_endpoints_;
   std::optional<boost::asio::ip::tcp::endpoint> tcp_endpoint_;

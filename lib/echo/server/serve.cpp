@@ -2,8 +2,8 @@
 
 #include "echo/common/asio.hpp"
 #include "echo/common/logging.hpp"
-#include "echo/common/usage_error.hpp"
 #include "echo/server/echo_server.hpp"
+#include "echo/server/exit_codes.hpp"
 #include "echo/server/systemd.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -128,21 +128,13 @@ int serve(const server_config& config, std::shared_ptr<spdlog::logger> log) {
   // find its handler in place.
   const server_signals signals(io, server, *log);
   systemd_status status(io, server);
-  try {
-    server.start(take_inherited_sockets());
-  } catch (const usage_error& e) {
-    log_fatal(*log, e.what()); // a TLS file that cannot be used
-    return 2;
-  } catch (const std::system_error& e) {
-    log_fatal(*log, e.what());
-    return 1;
-  }
+  server.start(take_inherited_sockets()); // throws: the caller maps it (exit_codes.hpp)
   status.ready();
 
   std::vector<std::jthread> extra_threads;
   for (unsigned i = 1; i < config.threads; ++i) extra_threads.emplace_back([&io] { io.run(); });
   io.run();
-  return 0; // the jthreads join first: run() returns on every thread once the stop is done
+  return exit_clean_stop; // the jthreads join first: run() returns on every thread once the stop is done
 }
 
 } // namespace echo

@@ -19,8 +19,6 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-double value_of(const server_stats::counter& c) { return static_cast<double>(c.load(std::memory_order_relaxed)); }
-
 MetricFamily family(std::string name, std::string help, MetricType type) {
   return MetricFamily{std::move(name), std::move(help), type, {}};
 }
@@ -38,15 +36,6 @@ ClientMetric sample(MetricType type, double value, std::vector<ClientMetric::Lab
 MetricFamily single(std::string name, std::string help, MetricType type, double value) {
   auto f = family(std::move(name), std::move(help), type);
   f.metric.push_back(sample(type, value));
-  return f;
-}
-
-// A counter family with one sample per value of its `reason` label.
-MetricFamily by_reason(std::string name, std::string help,
-                       std::initializer_list<std::pair<const char*, double>> reasons) {
-  auto f = family(std::move(name), std::move(help), MetricType::Counter);
-  for (const auto& [reason, value] : reasons)
-    f.metric.push_back(sample(MetricType::Counter, value, {{"reason", reason}}));
   return f;
 }
 
@@ -99,6 +88,18 @@ double open_fds() {
   return n - 1; // the directory being listed is an fd of its own
 }
 
+// Rows of one family are side by side in counter_table, so that each
+// family is written once, with all its samples.
+consteval bool families_are_contiguous() {
+  for (std::size_t i = 0; i < counter_table.size(); ++i)
+    for (std::size_t j = i + 2; j < counter_table.size(); ++j)
+      if (!counter_table[i].family.empty() && counter_table[j].family == counter_table[i].family &&
+          counter_table[j - 1].family != counter_table[i].family)
+        return false;
+  return true;
+}
+static_assert(families_are_contiguous(), "counter_table: keep the rows of a family together");
+
 } // namespace
 
 std::vector<MetricFamily> server_collector::Collect() const {
@@ -107,57 +108,20 @@ std::vector<MetricFamily> server_collector::Collect() const {
   auto info = family("echo_build_info", "Always 1; the labels say which build is running.", MetricType::Gauge);
   info.metric.push_back(sample(MetricType::Gauge, 1, {{"version", std::string(version())}}));
   out.push_back(std::move(info));
-
   out.push_back(single("echo_tcp_connections_active", "TCP echo sessions open now.", MetricType::Gauge,
                        static_cast<double>(s.sessions_open())));
-  out.push_back(single("echo_tcp_connections_total", "TCP echo sessions accepted (not counting those rejected).",
-                       MetricType::Counter, value_of(s.sessions_opened)));
-  out.push_back(by_reason("echo_tcp_connections_rejected_total",
-                          "TCP connections closed at once instead of served, by reason.",
-                          {{"max_connections", value_of(s.sessions_rejected)},
-                           {"max_connections_per_source", value_of(s.sessions_rejected_per_source)},
-                           {"proxy_protocol", value_of(s.sessions_rejected_proxy)},
-                           {"untrusted", value_of(s.sessions_rejected_untrusted)}}));
-  out.push_back(single("echo_tcp_idle_timeouts_total", "TCP sessions closed by --idle-timeout.", MetricType::Counter,
-                       value_of(s.sessions_idle_closed)));
-  out.push_back(single("echo_tcp_session_errors_total",
-                       "TCP sessions ended by an unexpected error (not a close or reset by the peer).",
-                       MetricType::Counter, value_of(s.sessions_failed)));
-  out.push_back(single("echo_tcp_received_bytes_total", "Bytes read from TCP clients.", MetricType::Counter,
-                       value_of(s.tcp_bytes_in)));
-  out.push_back(single("echo_tcp_sent_bytes_total", "Bytes echoed to TCP clients.", MetricType::Counter,
-                       value_of(s.tcp_bytes_out)));
   out.push_back(session_durations(s.session_durations));
 
-  out.push_back(single("echo_udp_received_datagrams_total", "UDP datagrams received, dropped ones included.",
-                       MetricType::Counter, value_of(s.datagrams_in)));
-  out.push_back(
-      single("echo_udp_sent_datagrams_total", "UDP datagrams echoed.", MetricType::Counter, value_of(s.datagrams_out)));
-  out.push_back(single("echo_udp_received_bytes_total", "Bytes of UDP datagrams received, dropped ones included.",
-                       MetricType::Counter, value_of(s.udp_bytes_in)));
-  out.push_back(single("echo_udp_sent_bytes_total", "Bytes of UDP datagrams echoed.", MetricType::Counter,
-                       value_of(s.udp_bytes_out)));
-  out.push_back(by_reason("echo_udp_dropped_datagrams_total", "UDP datagrams not echoed, by reason.",
-                          {{"blocked_port", value_of(s.dropped_blocked_port)},
-                           {"rate_limited", value_of(s.dropped_rate_limited)},
-                           {"too_large", value_of(s.dropped_too_large)},
-                           {"send_failed", value_of(s.dropped_send_failed)},
-                           {"loop", value_of(s.dropped_loop)}}));
-  out.push_back(single("echo_udp_send_waits_total", "UDP echoes that found the send buffer full and waited for room.",
-                       MetricType::Counter, value_of(s.udp_send_waits)));
-
-  out.push_back(single("echo_accept_errors_total", "Failed accepts of TCP connections (EMFILE, ENFILE, ...).",
-                       MetricType::Counter, value_of(s.accept_errors)));
-  out.push_back(single("echo_tls_handshakes_total", "TLS handshakes completed (each one a TLS echo session).",
-                       MetricType::Counter, value_of(s.tls_handshakes)));
-  out.push_back(single("echo_tls_handshake_failures_total",
-                       "TLS handshakes that failed, or were not complete within min(--idle-timeout, 10s).",
-                       MetricType::Counter, value_of(s.tls_handshake_failures)));
-  out.push_back(single("echo_metrics_requests_total", "HTTP requests answered by the metrics endpoint.",
-                       MetricType::Counter, value_of(s.metrics_requests)));
-  out.push_back(single("echo_metrics_connections_rejected_total",
-                       "Metrics connections closed at once because 64 were open already.", MetricType::Counter,
-                       value_of(s.metrics_connections_rejected)));
+  // Every counter of the table, a family per run of rows.
+  for (std::size_t i = 0; i < counter_table.size(); ++i) {
+    const auto& row = counter_table[i];
+    if (row.family.empty()) continue;
+    if (i == 0 || counter_table[i - 1].family != row.family)
+      out.push_back(family(std::string(row.family), std::string(row.help), MetricType::Counter));
+    std::vector<ClientMetric::Label> labels;
+    if (!row.reason.empty()) labels.push_back({"reason", std::string(row.reason)});
+    out.back().metric.push_back(sample(MetricType::Counter, static_cast<double>(s.at(i)), std::move(labels)));
+  }
   return out;
 }
 

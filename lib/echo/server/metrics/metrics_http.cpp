@@ -1,5 +1,7 @@
 #include "echo/server/metrics/metrics_http.hpp"
 
+#include "echo/server/metrics/metrics_collector.hpp"
+
 #include "echo/common/logging.hpp"
 #include "echo/common/version.hpp"
 
@@ -38,7 +40,8 @@ response make_response(http::status status, unsigned http_version, std::string b
 }
 
 // The answer to one well-formed request.
-response answer(const request& req, const metrics_sources& sources) {
+response answer(const request& req, const std::vector<const prometheus::Collectable*>& collectables,
+                const std::atomic<bool>& ready) {
   const auto target = std::string_view(req.target()).substr(0, req.target().find('?'));
   const bool known = target == "/metrics" || target == "/healthz" || target == "/readyz";
   if (!known) return make_response(http::status::not_found, req.version(), "not found: try /metrics\n");
@@ -47,18 +50,20 @@ response answer(const request& req, const metrics_sources& sources) {
     res.set(http::field::allow, "GET, HEAD");
     return res;
   }
-  if (target == "/metrics") return make_response(http::status::ok, req.version(), sources.render(), exposition_type);
+  if (target == "/metrics")
+    return make_response(http::status::ok, req.version(), render_metrics(collectables), exposition_type);
   if (target == "/healthz") return make_response(http::status::ok, req.version(), "ok\n");
-  if (sources.ready()) return make_response(http::status::ok, req.version(), "ready\n");
+  if (ready.load(std::memory_order_relaxed)) return make_response(http::status::ok, req.version(), "ready\n");
   return make_response(http::status::service_unavailable, req.version(), "stopping\n");
 }
 
 } // namespace
 
-metrics_http::metrics_http(asio::io_context& io, tcp::acceptor acceptor, metrics_sources sources, server_stats& stats,
-                           spdlog::logger& log)
+metrics_http::metrics_http(asio::io_context& io, tcp::acceptor acceptor,
+                           std::vector<const prometheus::Collectable*> collectables, const std::atomic<bool>& ready,
+                           server_stats& stats, spdlog::logger& log)
     : strand_(asio::make_strand(io)), acceptor_(std::move(acceptor)), endpoint_(acceptor_.local_endpoint()),
-      retry_timer_(strand_), sources_(std::move(sources)), stats_(stats), log_(log) {}
+      retry_timer_(strand_), collectables_(std::move(collectables)), ready_(ready), stats_(stats), log_(log) {}
 
 void metrics_http::start() {
   asio::co_spawn(strand_, accept_loop(), [self = shared_from_this()](const std::exception_ptr& failure) {
@@ -83,14 +88,14 @@ asio::awaitable<void> metrics_http::accept_loop() {
     if (closed_ || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // EMFILE and the like: say so now and then, pause, go on.
-      add(stats_.accept_errors);
+      stats_.add("metrics_accept_errors"); // not the echo listeners': their own counter
       if (reject_warnings_.allow()) log_.warn("metrics: accept failed: {}; retrying", ec.message());
       retry_timer_.expires_after(std::chrono::milliseconds(100));
       co_await retry_timer_.async_wait(nothrow);
       continue;
     }
     if (open_connections_ >= max_connections) {
-      add(stats_.metrics_connections_rejected);
+      stats_.add("metrics_connections_rejected");
       if (reject_warnings_.allow())
         log_.warn("metrics: connection closed at once: {} metrics connections open already", max_connections);
       continue; // `socket` closes as it goes out of scope
@@ -141,8 +146,8 @@ asio::awaitable<void> metrics_http::serve(tcp::socket socket) {
       co_await http::async_write(stream, res, nothrow);
       break;
     }
-    add(stats_.metrics_requests);
-    auto res = answer(parser.get(), sources_);
+    stats_.add("metrics_requests");
+    auto res = answer(parser.get(), collectables_, ready_);
     res.keep_alive(parser.get().keep_alive());
     if (parser.get().method() == http::verb::head) {
       const auto length = res.body().size();

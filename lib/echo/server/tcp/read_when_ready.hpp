@@ -11,9 +11,9 @@
 // The result is (error_code, bytes read into `lease`). On eof and errors
 // `lease` may hold a buffer with nothing in it.
 
-#include "echo/server/tcp/buffer_pool.hpp"
-#include "echo/server/sockets/control_messages.hpp"
 #include "echo/server/reactor/when_ready.hpp"
+#include "echo/server/sockets/control_messages.hpp"
+#include "echo/server/tcp/buffer_pool.hpp"
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>

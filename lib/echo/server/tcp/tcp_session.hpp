@@ -1,7 +1,7 @@
 #pragma once
 
-#include "echo/server/metrics/server_stats.hpp"
 #include "echo/common/warning_throttle.hpp"
+#include "echo/server/metrics/server_stats.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -15,9 +15,10 @@ namespace echo {
 class session_registry;
 class tls_contexts;
 
-// What every TCP session of a server shares. Sessions take it by value: a
-// coroutine must not keep a reference parameter (its caller's object may be
-// gone by the first resumption).
+// What every TCP session of a listener shares, built once before its first
+// accept and never changed after (the listener holds it const). Sessions
+// take it by value: a coroutine must not keep a reference parameter (its
+// caller's object may be gone by the first resumption).
 struct session_context {
   server_stats& stats;
   spdlog::logger& log;
@@ -30,7 +31,8 @@ struct session_context {
   std::shared_ptr<tls_contexts> tls{};
   warning_throttle* tls_warnings = nullptr;
   std::chrono::milliseconds tls_phase_limit{10'000};
-  // The listener has TCP_NODELAY, so accepted sockets have it too.
+  // The listener has TCP_NODELAY, so accepted sockets have it too (see
+  // listen_sockets.hpp, where every listener option is set).
   bool no_delay_inherited = false;
 };
 
@@ -38,15 +40,15 @@ struct session_context {
 // order, until the peer closes; a half-close is answered by sending what is
 // owed, then closing. The coroutine owns the socket. While idle it holds no
 // buffer; while the peer does not read, it stops reading (backpressure), so
-// it never holds more than one buffer_pool buffer.
+// it never holds more than one buffer_pool buffer. See plain_session.cpp.
 boost::asio::awaitable<void> tcp_session(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer,
                                          session_context context);
 
 // The same over TLS: (PROXY header,) handshake within tls_phase_limit, then
 // echo as above; close_notify is the half-close, answered with ours once
 // everything is written back. Shares the plain session's start, its
-// write-back with backpressure and its end; only the reads differ (see the
-// .cpp). The context stays the one the session started with, whatever a
+// write-back with backpressure and its end; only the reads differ (see
+// tls_session.cpp). The context stays the one the session started with, whatever a
 // reload does meanwhile.
 boost::asio::awaitable<void> tls_session(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer,
                                          session_context context);

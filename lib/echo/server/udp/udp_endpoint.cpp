@@ -27,14 +27,29 @@ constexpr std::size_t receive_buffer_size = 65536;
 // not fit, so a truncated datagram is recognised and never echoed in part.
 constexpr int report_real_length = MSG_TRUNC;
 
-// A one-second burst: a source may send up to a second's worth at once.
-std::uint32_t burst_for(std::uint32_t rate) { return rate; }
+// The counter a dropped datagram goes to.
+counter_id counter_of(udp_verdict verdict) {
+  switch (verdict) {
+  case udp_verdict::too_large:
+    return "dropped_too_large";
+  case udp_verdict::own_port:
+  case udp_verdict::blocked_port:
+    return "dropped_blocked_port";
+  case udp_verdict::loop:
+    return "dropped_loop";
+  case udp_verdict::rate_limited:
+  case udp_verdict::echo:
+    break;
+  }
+  return "dropped_rate_limited";
+}
 
 } // namespace
 
-udp_endpoint::udp_endpoint(udp::socket socket, udp_settings settings, server_stats& stats, spdlog::logger& log)
-    : socket_(std::move(socket)), own_port_(socket_.local_endpoint().port()), settings_(std::move(settings)),
-      limiter_(settings_.rate_limit, burst_for(settings_.rate_limit)), stats_(stats), log_(log) {}
+udp_endpoint::udp_endpoint(udp::socket socket, udp_admission_settings settings, server_stats& stats,
+                           spdlog::logger& log)
+    : socket_(std::move(socket)), admission_(std::move(settings), socket_.local_endpoint().port()), stats_(stats),
+      log_(log) {}
 
 udp::endpoint udp_endpoint::local_endpoint() const { return socket_.local_endpoint(); }
 
@@ -44,48 +59,25 @@ void udp_endpoint::close() {
 }
 
 void udp_endpoint::count_sent(std::size_t bytes) {
-  add(stats_.datagrams_out);
-  add(stats_.udp_bytes_out, bytes);
+  stats_.add("datagrams_out");
+  stats_.add("udp_bytes_out", bytes);
 }
 
-void udp_endpoint::drop(server_stats::counter& counter, const char* why, std::size_t size,
-                        const udp::endpoint& sender) {
-  add(counter);
+void udp_endpoint::drop(counter_id counter, const char* why, std::size_t size, const udp::endpoint& sender) {
+  stats_.add(counter);
   if (drop_warning_.allow())
-    log_.warn(
-        "dropped {}-byte datagram from {}: {} (dropped so far: blocked_port={} too_large={} loop={} rate_limited={})",
-        size, sender, why, stats_.dropped_blocked_port.load(std::memory_order_relaxed),
-        stats_.dropped_too_large.load(std::memory_order_relaxed), stats_.dropped_loop.load(std::memory_order_relaxed),
-        stats_.dropped_rate_limited.load(std::memory_order_relaxed));
+    log_.warn("dropped {}-byte datagram from {}: {} (dropped so far: {})", size, sender, why,
+              describe_reasons(stats_, "echo_udp_dropped_datagrams_total"));
 }
 
 bool udp_endpoint::admit(std::span<const std::byte> datagram, std::size_t real_size, const udp::endpoint& sender) {
-  add(stats_.datagrams_in);
-  add(stats_.udp_bytes_in, real_size);
+  stats_.add("datagrams_in");
+  stats_.add("udp_bytes_in", real_size);
   SPDLOG_LOGGER_TRACE(&log_, "datagram of {} bytes from {}", real_size, sender);
-  if (real_size > settings_.max_datagram || real_size > datagram.size()) {
-    drop(stats_.dropped_too_large, "larger than max-datagram", real_size, sender);
-    return false;
-  }
-  if (sender.port() == own_port_) {
-    // Another instance of this service, or this one through a spoofed
-    // source: answering could only start a loop.
-    drop(stats_.dropped_blocked_port, "source port is this server's own port", real_size, sender);
-    return false;
-  }
-  if (settings_.blocked_source_ports.blocks(sender.port())) {
-    drop(stats_.dropped_blocked_port, "source port blocked (udp-blocked-ports)", real_size, sender);
-    return false;
-  }
-  if (!damper_.allow(sender, datagram.first(real_size))) {
-    drop(stats_.dropped_loop, "it repeats what we just sent it (an echo loop)", real_size, sender);
-    return false;
-  }
-  if (!limiter_.allow(sender.address())) {
-    drop(stats_.dropped_rate_limited, "source over udp-rate-limit", real_size, sender);
-    return false;
-  }
-  return true;
+  const auto verdict = admission_.check(datagram, real_size, sender);
+  if (verdict == udp_verdict::echo) return true;
+  drop(counter_of(verdict), describe(verdict), real_size, sender);
+  return false;
 }
 
 read_result udp_endpoint::receive_batch() {
@@ -191,13 +183,13 @@ asio::awaitable<void> udp_endpoint::echo_batch(std::size_t count) {
     if (error == EINTR) continue;
     if (error == EAGAIN || error == EWOULDBLOCK) {
       // The send buffer is full: wait for room rather than drop.
-      add(stats_.udp_send_waits);
+      stats_.add("udp_send_waits");
       auto [wait_ec] = co_await socket_.async_wait(udp::socket::wait_write, nothrow);
       if (wait_ec == asio::error::operation_aborted || !socket_.is_open()) co_return;
       continue;
     }
     const auto slot = b.reply_slot[next];
-    drop(stats_.dropped_send_failed, "send failed", b.sizes[slot], b.senders[slot]);
+    drop("dropped_send_failed", "send failed", b.sizes[slot], b.senders[slot]);
     ++next;
   }
 }

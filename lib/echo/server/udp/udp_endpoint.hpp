@@ -1,10 +1,8 @@
 #pragma once
 
-#include "echo/server/admission/loop_damper.hpp"
-#include "echo/server/admission/port_filter.hpp"
-#include "echo/server/admission/rate_limiter.hpp"
-#include "echo/server/metrics/server_stats.hpp"
 #include "echo/common/warning_throttle.hpp"
+#include "echo/server/admission/udp_admission.hpp"
+#include "echo/server/metrics/server_stats.hpp"
 #include "echo/server/reactor/when_ready.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -18,12 +16,6 @@
 #include <span>
 
 namespace echo {
-
-struct udp_settings {
-  std::size_t max_datagram = 65507;
-  port_filter blocked_source_ports;
-  std::uint32_t rate_limit = 0; // datagrams per second per source address; 0 = off
-};
 
 // UDP echo (RFC 862): each datagram goes back to its sender as one datagram,
 // unchanged, the empty one included. Dropped and counted instead: datagrams
@@ -45,7 +37,8 @@ struct udp_settings {
 // connected socket, a NAT or a stateful firewall requires.
 class udp_endpoint {
 public:
-  udp_endpoint(boost::asio::ip::udp::socket socket, udp_settings settings, server_stats& stats, spdlog::logger& log);
+  udp_endpoint(boost::asio::ip::udp::socket socket, udp_admission_settings settings, server_stats& stats,
+               spdlog::logger& log);
 
   boost::asio::ip::udp::endpoint local_endpoint() const;
   boost::asio::awaitable<void> run();
@@ -57,7 +50,8 @@ public:
 
 private:
   // True when a received datagram is to be echoed; else it was dropped and
-  // counted (too large or truncated, blocked port, echo loop, rate limit).
+  // counted (too large or truncated, blocked port, echo loop, rate limit:
+  // udp_admission decides).
   bool admit(std::span<const std::byte> datagram, std::size_t real_size, const boost::asio::ip::udp::endpoint& sender);
   // Takes what is queued, up to a batch, into the slots: one recvmmsg(),
   // called by the reactor (async_when_ready). Fewer datagrams than asked
@@ -68,8 +62,7 @@ private:
   // Sets reply `r`'s source address to where slot `slot`'s datagram was sent.
   void answer_from_destination(std::size_t slot, std::size_t r);
   void count_sent(std::size_t bytes);
-  void drop(server_stats::counter& counter, const char* why, std::size_t size,
-            const boost::asio::ip::udp::endpoint& sender);
+  void drop(counter_id counter, const char* why, std::size_t size, const boost::asio::ip::udp::endpoint& sender);
 
   // One batch: receive buffers and the system calls' headers. Each slot
   // receives into two parts: its first `small_bytes` go to one dense array
@@ -99,10 +92,7 @@ private:
   std::span<const std::byte> datagram_in(std::size_t slot);
 
   boost::asio::ip::udp::socket socket_;
-  std::uint16_t own_port_; // datagrams from it are never answered
-  udp_settings settings_;
-  loop_damper damper_;
-  rate_limiter limiter_;
+  udp_admission admission_;
   server_stats& stats_;
   spdlog::logger& log_;
   warning_throttle drop_warning_;

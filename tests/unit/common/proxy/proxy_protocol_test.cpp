@@ -9,8 +9,8 @@ namespace {
 
 using echo::parse_proxy_header;
 using echo::proxy_header;
-using echo::write_proxy_header;
 using echo::proxy_parse;
+using echo::write_proxy_header;
 using status = proxy_parse::status;
 
 std::vector<std::uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }

@@ -1,8 +1,8 @@
-#include "echo/server/sockets/listen_sockets.hpp"
+#include "echo/server/listen_sockets.hpp"
 
 #include "echo/common/asio.hpp"
+#include "echo/server/sockets/listener_options.hpp"
 
-#include <boost/asio/ip/v6_only.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,41 +14,10 @@ namespace {
 using asio::ip::tcp;
 using asio::ip::udp;
 
-// SO_REUSEPORT as an Asio settable socket option.
-class reuse_port_option {
-public:
-  explicit reuse_port_option(bool on) : value_(on ? 1 : 0) {}
-  template <class Protocol>
-  int level(const Protocol&) const {
-    return SOL_SOCKET;
-  }
-  template <class Protocol>
-  int name(const Protocol&) const {
-    return SO_REUSEPORT;
-  }
-  template <class Protocol>
-  const int* data(const Protocol&) const {
-    return &value_;
-  }
-  template <class Protocol>
-  std::size_t size(const Protocol&) const {
-    return sizeof(value_);
-  }
-
-private:
-  int value_;
-};
-
 [[noreturn]] void fail_bind(const char* what, const asio::ip::address& address, std::uint16_t port,
                             const error_code& ec) {
   const auto shown = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
   throw std::system_error(ec, std::string("cannot ") + what + " " + shown + ":" + std::to_string(port));
-}
-
-template <class Socket>
-void set_common_options(Socket& socket, const asio::ip::address& address, bool reuse_port) {
-  if (address.is_v6()) socket.set_option(asio::ip::v6_only(false)); // "::" serves IPv4 too
-  if (reuse_port) socket.set_option(reuse_port_option(true));
 }
 
 tcp::acceptor open_acceptor(asio::io_context& io, const asio::ip::address& address, std::uint16_t port,
@@ -59,14 +28,11 @@ tcp::acceptor open_acceptor(asio::io_context& io, const asio::ip::address& addre
   acceptor.open(endpoint.protocol(), ec);
   if (ec) fail_bind("open TCP socket for", address, port, ec);
   acceptor.set_option(tcp::acceptor::reuse_address(true));
-  set_common_options(acceptor, address, config.reuse_port);
-  if (config.tcp_buffer != 0) {
-    // Set on the listener, before listen(): every accepted socket inherits
-    // both sizes (and the window scale they imply), with no call per accept.
-    const auto bytes = static_cast<int>(config.tcp_buffer);
-    acceptor.set_option(asio::socket_base::send_buffer_size(bytes), ec);
-    if (!ec) acceptor.set_option(asio::socket_base::receive_buffer_size(bytes), ec);
-    if (ec) fail_bind("set --tcp-buffer on", address, port, ec);
+  set_bind_options(acceptor, address, config.reuse_port);
+  try {
+    set_buffer_sizes(acceptor, config.tcp_buffer);
+  } catch (const boost::system::system_error& e) {
+    fail_bind("set --tcp-buffer on", address, port, e.code());
   }
   acceptor.bind(endpoint, ec);
   if (ec) fail_bind("listen (TCP) on", address, port, ec);
@@ -81,7 +47,7 @@ udp::socket open_udp(asio::io_context& io, const asio::ip::address& address, std
   const udp::endpoint endpoint(address, port);
   socket.open(endpoint.protocol(), ec);
   if (ec) return socket;
-  set_common_options(socket, address, config.reuse_port);
+  set_bind_options(socket, address, config.reuse_port);
   socket.bind(endpoint, ec);
   return socket;
 }
@@ -134,12 +100,12 @@ listen_sockets adopt_inherited_sockets(asio::io_context& io, const server_config
     if (socket.type != inherited_socket::kind::udp) {
       tcp::acceptor acceptor(io);
       acceptor.assign(v6 ? tcp::v6() : tcp::v4(), socket.fd, ec);
-      if (!ec && config.tcp_buffer != 0) {
-        const auto bytes = static_cast<int>(config.tcp_buffer);
-        acceptor.set_option(asio::socket_base::send_buffer_size(bytes), ec);
-        if (!ec) acceptor.set_option(asio::socket_base::receive_buffer_size(bytes), ec);
-      }
       if (ec) throw std::system_error(ec, "inherited " + describe(socket));
+      try {
+        set_buffer_sizes(acceptor, config.tcp_buffer);
+      } catch (const boost::system::system_error& e) {
+        throw std::system_error(e.code(), "inherited " + describe(socket));
+      }
       (socket.type == inherited_socket::kind::tls ? sockets.tls : sockets.tcp).push_back(std::move(acceptor));
     } else {
       udp::socket udp_socket(io);
