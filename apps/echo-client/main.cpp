@@ -1,8 +1,8 @@
 // echo-client: parse the command line, set up logging, run the chosen mode.
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 #include "echo/client/echo_client.hpp"
+#include "echo/client/exit_codes.hpp"
 #include "echo/common/logging.hpp"
-#include "echo/common/usage_error.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -31,13 +31,12 @@ int main(int argc, char* argv[]) {
   echo::client_command command;
   try {
     command = echo::parse_client_config(std::vector<std::string>(argv + 1, argv + argc));
-  } catch (const echo::usage_error& e) {
-    std::cerr << "echo-client: " << e.what() << "\nTry 'echo-client --help'.\n";
-    return 2;
+  } catch (...) {
+    return echo::report_failure(std::current_exception(), echo::failure_stage::parsing);
   }
   if (command.what != echo::client_command::action::run) {
     std::cout << command.text;
-    return 0;
+    return echo::exit_success;
   }
   // Logs go to stderr, so stdout carries only what the server sent back.
   auto log = echo::make_stderr_logger("echo-client", command.config.log_level, echo::log_format::text);

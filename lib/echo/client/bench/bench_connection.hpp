@@ -1,8 +1,8 @@
 #pragma once
 
 #include "echo/client/bench/bench_run.hpp"
-#include "echo/common/coro/wake_event.hpp"
 #include "echo/common/asio.hpp"
+#include "echo/common/coro/wake_event.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "echo/client/client_config.hpp"
 #include "echo/client/bench/latency_histogram.hpp"
+#include "echo/client/config/client_config.hpp"
 
 #include <cstdint>
 #include <string>

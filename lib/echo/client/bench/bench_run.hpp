@@ -1,7 +1,7 @@
 #pragma once
 
 #include "echo/client/bench/bench_report.hpp"
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -2,10 +2,10 @@
 
 #include "echo/client/bench/bench_progress.hpp"
 #include "echo/client/bench/churn_connection.hpp"
-#include "echo/client/connection/connect.hpp"
-#include "echo/client/proxy_header.hpp"
 #include "echo/client/bench/tcp_bench_connection.hpp"
 #include "echo/client/bench/udp_bench_connection.hpp"
+#include "echo/client/connection/connect.hpp"
+#include "echo/client/connection/proxy_header.hpp"
 #include "echo/common/net/endpoint_format.hpp"
 
 #include "echo/common/coro/deadline.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "echo/client/bench/bench_run.hpp"
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 #include "echo/client/connection/client_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>

@@ -1,7 +1,7 @@
 #include "echo/client/connection/connect.hpp"
 
+#include "echo/client/connection/proxy_header.hpp"
 #include "echo/common/coro/deadline.hpp"
-#include "echo/client/proxy_header.hpp"
 #include "echo/common/duration_text.hpp"
 #include "echo/common/net/endpoint_format.hpp"
 #include "echo/common/usage_error.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 #include "echo/client/connection/client_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>

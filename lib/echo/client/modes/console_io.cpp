@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <iostream>
 #include <system_error>
 
 namespace echo {
@@ -60,6 +61,13 @@ asio::awaitable<std::optional<std::string>> stdin_reader::read_line() {
     }
     pending_.append(chunk.data(), n);
   }
+}
+
+asio::awaitable<std::optional<std::string>> prompt_line(stdin_reader& input) {
+  std::cerr << "> " << std::flush;
+  auto line = co_await input.read_line();
+  if (line && (*line == "q" || *line == "quit")) line.reset();
+  co_return line;
 }
 
 void write_stdout(std::string_view data) {

@@ -36,6 +36,10 @@ private:
   std::string pending_;
 };
 
+// For a terminal: the prompt (on stderr: stdout carries only what the server
+// sent back), then the next line; nullopt at end of input, q or quit.
+boost::asio::awaitable<std::optional<std::string>> prompt_line(stdin_reader& input);
+
 // Writes all of `data` to stdout, waiting if stdout is non-blocking and
 // full. Throws std::system_error when stdout is gone (EPIPE).
 void write_stdout(std::string_view data);

@@ -1,8 +1,8 @@
 #include "echo/client/connection/connect.hpp"
 #include "echo/client/modes/console_io.hpp"
-#include "echo/common/coro/deadline.hpp"
 #include "echo/client/modes/modes.hpp"
-#include "echo/client/modes/udp_exchanger.hpp"
+#include "echo/client/modes/udp_lines.hpp"
+#include "echo/common/coro/deadline.hpp"
 #include "echo/common/duration_text.hpp"
 #include "echo/common/net/endpoint_format.hpp"
 
@@ -46,22 +46,13 @@ asio::awaitable<std::string> tcp_line(client_stream& stream, std::string& receiv
   co_return reply;
 }
 
-// The prompt (on stderr: stdout carries only what the server sent back)
-// and the next line; nothing at EOF, q or quit.
-asio::awaitable<std::optional<std::string>> prompt(stdin_reader& input) {
-  std::cerr << "> " << std::flush;
-  auto line = co_await input.read_line();
-  if (line && (*line == "q" || *line == "quit")) line.reset();
-  co_return line;
-}
-
 asio::awaitable<int> interactive_tcp(const client_config& config, spdlog::logger& log, stdin_reader& input) {
   auto stream = co_await connect_stream(config, log);
   error_code ec;
   std::cerr << "connected to " << stream.socket().remote_endpoint(ec) << (config.tls ? " (tls)" : " (tcp)")
             << "; q or quit leaves\n";
   std::string received;
-  while (const auto line = co_await prompt(input)) {
+  while (const auto line = co_await prompt_line(input)) {
     write_stdout(co_await tcp_line(stream, received, *line, config));
     write_stdout("\n");
   }
@@ -70,28 +61,11 @@ asio::awaitable<int> interactive_tcp(const client_config& config, spdlog::logger
   co_return 0;
 }
 
-asio::awaitable<int> interactive_udp(const client_config& config, stdin_reader& input) {
-  udp_exchanger udp(co_await resolve_udp(config), config);
-  std::cerr << "sending datagrams to " << where(config) << " (udp); q or quit leaves\n";
-  std::size_t lost = 0;
-  while (const auto line = co_await prompt(input)) {
-    // A lost datagram is UDP's right: say so and go on.
-    try {
-      write_stdout(co_await udp.exchange(*line));
-      write_stdout("\n");
-    } catch (const client_error& e) {
-      ++lost;
-      std::cerr << "echo-client: " << e.what() << " (lost; go on, or q to leave)\n";
-    }
-  }
-  co_return lost == 0 ? 0 : 1;
-}
-
 } // namespace
 
 asio::awaitable<int> interactive_mode(const client_config& config, spdlog::logger& log) {
   stdin_reader input(co_await asio::this_coro::executor);
-  if (config.protocol == transport::udp) co_return co_await interactive_udp(config, input);
+  if (config.protocol == transport::udp) co_return co_await udp_lines(config, input, line_source::terminal);
   co_return co_await interactive_tcp(config, log, input);
 }
 

@@ -1,9 +1,9 @@
 #include "echo/client/connection/connect.hpp"
 #include "echo/client/modes/console_io.hpp"
-#include "echo/common/coro/deadline.hpp"
 #include "echo/client/modes/modes.hpp"
 #include "echo/client/modes/udp_exchanger.hpp"
 #include "echo/common/asio.hpp"
+#include "echo/common/coro/deadline.hpp"
 #include "echo/common/duration_text.hpp"
 
 #include <boost/asio/write.hpp>

@@ -3,7 +3,7 @@
 // The client's modes; each returns the exit code, or throws client_error
 // with a one-line reason.
 
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <spdlog/logger.h>

@@ -1,18 +1,17 @@
 #include "echo/client/connection/connect.hpp"
 #include "echo/client/modes/console_io.hpp"
-#include "echo/common/coro/deadline.hpp"
 #include "echo/client/modes/echo_window.hpp"
 #include "echo/client/modes/modes.hpp"
-#include "echo/client/modes/udp_exchanger.hpp"
-#include "echo/common/coro/wake_event.hpp"
+#include "echo/client/modes/udp_lines.hpp"
 #include "echo/common/asio.hpp"
+#include "echo/common/coro/deadline.hpp"
+#include "echo/common/coro/wake_event.hpp"
 #include "echo/common/duration_text.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
-#include <iostream>
 #include <optional>
 #include <vector>
 
@@ -150,27 +149,12 @@ asio::awaitable<void> watchdog(pipe_state& state) {
   }
 }
 
-asio::awaitable<int> udp_lines(const client_config& config, stdin_reader& input) {
-  udp_exchanger udp(co_await resolve_udp(config), config);
-  std::size_t lost = 0;
-  while (const auto line = co_await input.read_line()) {
-    try {
-      write_stdout(co_await udp.exchange(*line));
-      write_stdout("\n");
-    } catch (const client_error& e) {
-      ++lost;
-      std::cerr << "echo-client: " << e.what() << '\n';
-    }
-  }
-  co_return lost == 0 ? 0 : 1;
-}
-
 } // namespace
 
 asio::awaitable<int> pipe_mode(const client_config& config, spdlog::logger& log) {
   using namespace asio::experimental::awaitable_operators;
   stdin_reader input(co_await asio::this_coro::executor);
-  if (config.protocol == transport::udp) co_return co_await udp_lines(config, input);
+  if (config.protocol == transport::udp) co_return co_await udp_lines(config, input, line_source::pipe);
 
   auto stream = co_await connect_stream(config, log);
   pipe_state state{stream, config};

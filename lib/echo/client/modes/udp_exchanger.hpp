@@ -1,6 +1,6 @@
 #pragma once
 
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/udp.hpp>

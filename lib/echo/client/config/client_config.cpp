@@ -1,4 +1,4 @@
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 
 #include "echo/common/logging.hpp"
 #include "echo/common/option_values.hpp"

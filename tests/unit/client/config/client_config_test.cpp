@@ -1,4 +1,4 @@
-#include "echo/client/client_config.hpp"
+#include "echo/client/config/client_config.hpp"
 #include "echo/common/usage_error.hpp"
 
 #include <gtest/gtest.h>
