@@ -27,7 +27,6 @@ tcp::acceptor open_acceptor(asio::io_context& io, const asio::ip::address& addre
   error_code ec;
   acceptor.open(endpoint.protocol(), ec);
   if (ec) fail_bind("open TCP socket for", address, port, ec);
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
   set_bind_options(acceptor, address, config.reuse_port);
   try {
     set_buffer_sizes(acceptor, config.tcp_buffer);

@@ -14,6 +14,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -27,19 +28,18 @@ using asio::ip::tcp;
 using asio::ip::udp;
 using clock = bench_run::clock;
 
-// IP_BIND_ADDRESS_NO_PORT as an Asio socket option: a TCP socket bound to
-// a source address gets its port at connect(), where the kernel picks one
-// free for this destination (and may reuse ports in TIME_WAIT), not at
-// bind(), which needs a port unused by any connection.
-using bind_address_no_port = asio::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>;
-
 template <class Socket>
 void bind_source(Socket& socket, const bench_config& bench, std::size_t index) {
   if (bench.sources.empty()) return;
   const auto address = asio::ip::make_address(bench.sources[index % bench.sources.size()]);
   if constexpr (std::is_same_v<Socket, tcp::socket>) {
-    error_code ignored; // an old kernel without it: ports are then picked at bind()
-    socket.set_option(bind_address_no_port(true), ignored);
+    // IP_BIND_ADDRESS_NO_PORT: a TCP socket bound to a source address gets
+    // its port at connect(), where the kernel picks one free for this
+    // destination (and may reuse ports in TIME_WAIT), not at bind(), which
+    // needs a port unused by any connection. An old kernel without it: ports
+    // are then picked at bind().
+    const int on = 1;
+    ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
   }
   socket.bind(typename Socket::endpoint_type(address, 0));
 }

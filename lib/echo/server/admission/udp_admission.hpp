@@ -34,9 +34,11 @@ const char* describe(udp_verdict verdict) noexcept;
 // Who is answered over UDP, one datagram at a time, in this order: size,
 // source port (our own, then the blocked ones), echo loop, rate limit. The
 // order matters: a datagram dropped by an earlier rule never reaches a later
-// one, so a blocked or looping source spends none of its rate limit, and the
-// loop damper only remembers datagrams that are answered. Owned by one UDP
-// endpoint's coroutine; not thread-safe.
+// one, so a blocked or looping source spends none of its rate limit. (The
+// loop damper remembers every datagram that passes it, one the rate limiter
+// then drops included: a client that retries one payload faster than its
+// rate allows can be taken for a loop.) Owned by one UDP endpoint's
+// coroutine; not thread-safe.
 class udp_admission {
 public:
   udp_admission(udp_admission_settings settings, std::uint16_t own_port);

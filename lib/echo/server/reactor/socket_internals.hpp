@@ -6,11 +6,24 @@
 // boost::asio::detail, for its own operations; echo-server uses them for one
 // operation of its own (when_ready.hpp) and to skip one system call per
 // connection (mark_sole_owner). Both hold for the epoll reactor that Boost
-// 1.81 uses on Linux; the static_assert stops the build anywhere else.
+// 1.81 uses on Linux; the static_assert stops the build anywhere else, and
+// the #error below on any other Boost.
 
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/query.hpp>
+#include <boost/version.hpp>
+
+// Before the detail headers: on another Boost they may be gone, and a
+// missing header would stop the build before this message.
+#if BOOST_VERSION != 108100
+#error "socket_internals.hpp is written for Boost 1.81 (BOOST_VERSION 108100). Before changing this check, re-read \
+in the new Boost: that basic_socket still keeps its io_object_impl in the protected member impl_, that \
+reactive_socket_service_base's implementation still has socket_, state_ and reactor_data_, that a socket without \
+socket_ops::possible_dup is still closed without an EPOLL_CTL_DEL, and that detail::reactor is still the epoll \
+reactor on Linux."
+#endif
+
 // After the public headers, which declare what these use.
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/socket_ops.hpp>

@@ -7,14 +7,16 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <type_traits>
 
 namespace echo {
 
 // Every option of an echo listener, set in one place.
 //
-// Before bind(), on TCP listeners and UDP sockets alike (set_bind_options):
-// IPV6_V6ONLY off on an IPv6 address ("::" serves IPv4 too), SO_REUSEPORT
-// with --reuse-port.
+// Before bind() (set_bind_options): SO_REUSEADDR on TCP listeners (a restart
+// binds while old connections linger in TIME_WAIT); on TCP listeners and UDP
+// sockets alike, IPV6_V6ONLY off on an IPv6 address ("::" serves IPv4 too)
+// and SO_REUSEPORT with --reuse-port.
 //
 // On TCP listeners, which accepted sockets inherit (Linux): that saves a
 // system call per session, and the session code depends on some of them.
@@ -55,6 +57,8 @@ private:
 // Throws boost::system::system_error on failure.
 template <class Socket>
 void set_bind_options(Socket& socket, const boost::asio::ip::address& address, bool reuse_port) {
+  if constexpr (std::is_same_v<Socket, boost::asio::ip::tcp::acceptor>)
+    socket.set_option(boost::asio::ip::tcp::acceptor::reuse_address(true));
   if (address.is_v6()) socket.set_option(boost::asio::ip::v6_only(false));
   if (reuse_port) socket.set_option(reuse_port_option(true));
 }

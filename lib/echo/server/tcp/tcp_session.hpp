@@ -32,7 +32,7 @@ struct session_context {
   warning_throttle* tls_warnings = nullptr;
   std::chrono::milliseconds tls_phase_limit{10'000};
   // The listener has TCP_NODELAY, so accepted sockets have it too (see
-  // listen_sockets.hpp, where every listener option is set).
+  // sockets/listener_options.hpp, where every listener option is set).
   bool no_delay_inherited = false;
 };
 
