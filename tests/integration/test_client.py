@@ -511,7 +511,7 @@ class Interactive(ClientTestCase):
 class Bench(ClientTestCase):
     def test_tcp_bench_verifies_and_reports_json(self):
         out = self.client("--bench", "--connections", "4", "--pipeline", "2", "--size", "300",
-                          "--duration", "1", "--json")
+                          "--duration", "1", "--json", "--progress")
         self.assertEqual(out.returncode, 0, out.stderr)
         report = json.loads(out.stdout)
         self.assertGreater(report["requests"], 100)
@@ -521,7 +521,7 @@ class Bench(ClientTestCase):
         for key in ("p50", "p90", "p99", "p99_9", "max"):
             self.assertGreater(report["latency_us"][key], 0)
         self.assertLessEqual(report["latency_us"]["p50"], report["latency_us"]["p99"])
-        self.assertIn(b"req/s", out.stderr)  # progress lines
+        self.assertIn(b"req/s", out.stderr)  # progress lines, asked for: stderr is not a terminal
 
     def test_churn_opens_a_connection_per_request_from_every_source(self):
         srv = self.server("--port", "0", "--bind", "127.0.0.1", "--tcp")  # its own: its counters are checked
@@ -591,7 +591,7 @@ class Bench(ClientTestCase):
 
     def test_ctrl_c_prints_the_partial_report(self):
         client = subprocess.Popen([CLIENT, "127.0.0.1", "-p", str(self.srv.port), "--bench", "--duration", "60",
-                                   "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                   "--json", "--progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(client.kill)
         started = time.monotonic()
         self.assertIn(b"[1s]", client.stderr.readline())  # running: the first progress line
@@ -624,10 +624,6 @@ class Bench(ClientTestCase):
                           "--source", "127.0.0.3", "--duration", "0.5", "--json")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout)["errors"], 0)
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 def histogram_quantile(buckets, q, maximum):
@@ -706,3 +702,7 @@ class Merge(ClientTestCase):
         out = run([CLIENT, "--merge", "/nonexistent.json"])
         self.assertEqual(out.returncode, 2)
         self.assertIn(b"cannot read it", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -14,6 +14,15 @@ namespace echo {
 asio::awaitable<void> show_progress(const bench_run& run) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  if (!terminal && !run.bench.progress) {
+    // Not asked for, and stderr is a file or a pipe: often the same place
+    // as stdout (`kubectl logs` of a Job pod, `> out 2>&1`), which must then
+    // hold the report alone. Wait quietly to be cancelled: the run's end is
+    // raced against this coroutine, which must not end first.
+    timer.expires_at(bench_run::clock::time_point::max());
+    co_await timer.async_wait(nothrow);
+    co_return;
+  }
   std::uint64_t previous = 0;
   auto tick = run.start;
   for (;;) {

@@ -7,7 +7,9 @@
 namespace echo {
 
 // Shows the run's progress on stderr once a second until cancelled: one
-// updating line on a terminal (erased at the end), plain lines otherwise.
+// updating line on a terminal (erased at the end); plain lines when stderr
+// is not a terminal only with --progress, else nothing (it still waits to
+// be cancelled).
 boost::asio::awaitable<void> show_progress(const bench_run& run);
 
 // Erases the progress line on a terminal, so the report starts on a clean

@@ -1,8 +1,47 @@
 #include "echo/client/bench/bench_report.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <random>
 #include <sstream>
+#include <stdexcept>
+#include <system_error>
 
 namespace echo {
+namespace {
+
+// The line of a merged report that says how many generators it pooled and
+// whether they ran at once: req/s over the longest run is their combined
+// rate only if they did.
+std::string generators_text(const bench_report& r) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(1);
+  out << r.generators << ", ";
+  if (!r.window) {
+    out << "times unknown (a report without \"started\" and \"ended\", from an older echo-client)";
+    return out.str();
+  }
+  const auto seconds = [](const time_window& w) { return std::chrono::duration<double>(w.to - w.from).count(); };
+  if (r.together)
+    out << "all running at once for " << seconds(*r.together) << " s";
+  else
+    out << "NOT all running at once: req/s adds up requests made at different times";
+  out << " (" << seconds(*r.window) << " s from " << wall_time_text(r.window->from) << " to "
+      << wall_time_text(r.window->to) << ")";
+  return out.str();
+}
+
+std::string json_time(const std::optional<time_window>& w, bool from) {
+  return w ? '"' + wall_time_text(from ? w->from : w->to) + '"' : "null";
+}
+
+} // namespace
 
 std::string latency_text(std::uint64_t ns) {
   std::ostringstream out;
@@ -38,6 +77,7 @@ std::string format_text(const bench_report& r) {
         << static_cast<double>(r.connections) / r.setup_seconds << "/s" << (r.tls ? ", handshakes included" : "")
         << ")\n";
   }
+  if (r.generators > 1) out << "generators  " << generators_text(r) << '\n';
   return out.str();
 }
 
@@ -54,9 +94,17 @@ std::string format_json(const bench_report& r) {
       << us(r.latency.quantile(0.999)) << R"(,"max":)" << us(r.latency.max()) << R"(},"errors":)" << r.errors
       << R"(,"mismatches":)" << r.mismatches << R"(,"lost":)" << r.lost << R"(,"connections_echoed":)"
       << r.connections_echoed << R"(,"bytes":)" << r.bytes << R"(,"tls":)" << (r.tls ? "true" : "false")
-      << R"(,"churn":)" << (r.churn ? "true" : "false") << R"(,"setup_seconds":)" << r.setup_seconds
-      << R"(,"histogram":{"unit":"ns","min":)" << r.latency.min() << R"(,"max":)" << r.latency.max()
-      << R"(,"buckets":[)";
+      << R"(,"churn":)" << (r.churn ? "true" : "false") << R"(,"setup_seconds":)" << r.setup_seconds;
+  out << R"(,"generators":)" << r.generators << R"(,"started":)" << json_time(r.window, true) << R"(,"ended":)"
+      << json_time(r.window, false) << R"(,"overlap":)";
+  if (r.window && r.together)
+    out << R"({"from":)" << json_time(r.together, true) << R"(,"to":)" << json_time(r.together, false) << '}';
+  else
+    out << "null";
+  out << R"(,"runs":[)";
+  for (std::size_t i = 0; i < r.runs.size(); ++i) out << (i ? "," : "") << '"' << r.runs[i] << '"';
+  out << R"(],"histogram":{"unit":"ns","sub_buckets":)" << latency_histogram::sub_buckets << R"(,"min":)"
+      << r.latency.min() << R"(,"max":)" << r.latency.max() << R"(,"buckets":[)";
   // Every non-empty bucket as [index, count]: enough to merge reports exactly.
   bool first = true;
   r.latency.for_each_bucket([&](std::size_t index, std::uint64_t count) {
@@ -65,6 +113,101 @@ std::string format_json(const bench_report& r) {
   });
   out << "]}}\n";
   return out.str();
+}
+
+std::string wall_time_text(wall_time when) {
+  using namespace std::chrono;
+  const auto day = floor<days>(when);
+  const year_month_day date{day};
+  const hh_mm_ss time{when - day};
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+                static_cast<int>(time.seconds().count()), static_cast<int>(time.subseconds().count()));
+  return text;
+}
+
+std::optional<wall_time> parse_wall_time(std::string_view text) {
+  using namespace std::chrono;
+  constexpr std::string_view form = "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (text.size() != form.size()) return std::nullopt;
+  for (std::size_t i = 0; i < form.size(); ++i) {
+    const bool digit = text[i] >= '0' && text[i] <= '9';
+    if (form[i] == 'd' ? !digit : text[i] != form[i]) return std::nullopt;
+  }
+  const auto number = [&](std::size_t at, std::size_t digits) {
+    int value = 0;
+    for (std::size_t i = at; i < at + digits; ++i) value = value * 10 + (text[i] - '0');
+    return value;
+  };
+  const year_month_day date{year(number(0, 4)), month(static_cast<unsigned>(number(5, 2))),
+                            day(static_cast<unsigned>(number(8, 2)))};
+  const int hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
+  if (!date.ok() || date.year() < year(1970) || hour > 23 || minute > 59 || second > 59) return std::nullopt;
+  return wall_time(sys_days(date)) + hours(hour) + minutes(minute) + seconds(second) + milliseconds(number(20, 3));
+}
+
+void stamp_wall_clock(bench_report& report, std::chrono::steady_clock::time_point start) {
+  using namespace std::chrono;
+  // The steady clock timed the run; the wall clock says when that was.
+  const auto ago = duration_cast<system_clock::duration>(steady_clock::now() - start);
+  const auto started = floor<milliseconds>(system_clock::now() - ago);
+  const auto lasted = milliseconds(std::llround(report.seconds * 1000));
+  report.generators = 1;
+  report.window = time_window{started, started + lasted};
+  report.together = report.window;
+  std::random_device random;
+  const auto id = (std::uint64_t{random()} << 32) | random();
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(id));
+  report.runs = {text};
+}
+
+void write_report_file(const std::string& path, std::string_view content) {
+  const auto fail = [&](const std::string& why) {
+    throw std::runtime_error("cannot write the report to " + path + ": " + why);
+  };
+  const auto error_text = [] { return std::generic_category().message(errno); };
+  const auto slash = path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (name.empty()) fail("not a file name");
+  // A hidden file beside the target, so that the rename stays in one file
+  // system and a reader of `path` never sees a report half written.
+  std::string temporary = directory + "/." + name + ".XXXXXX";
+  const int fd = ::mkostemp(temporary.data(), O_CLOEXEC);
+  if (fd < 0) fail(error_text() + " (creating a file in " + directory + ")");
+  bool renamed = false;
+  struct cleanup {
+    int fd;
+    const std::string& temporary;
+    const bool& renamed;
+    ~cleanup() {
+      if (fd >= 0) ::close(fd);
+      if (!renamed) ::unlink(temporary.c_str());
+    }
+  } guard{fd, temporary, renamed};
+  for (std::size_t written = 0; written < content.size();) {
+    const auto n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(error_text());
+    written += static_cast<std::size_t>(n);
+  }
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd, 0666 & ~mask) != 0) fail(error_text());
+  if (::fsync(fd) != 0) fail(error_text());
+  guard.fd = -1;
+  if (::close(fd) != 0) fail(error_text());
+  if (::rename(temporary.c_str(), path.c_str()) != 0) fail(error_text());
+  renamed = true;
+  // The rename itself on disk; a file system that cannot sync a directory
+  // (EINVAL) still renamed it.
+  if (const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
 }
 
 } // namespace echo

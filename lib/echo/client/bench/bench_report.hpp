@@ -3,10 +3,22 @@
 #include "echo/client/bench/latency_histogram.hpp"
 #include "echo/client/config/client_config.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace echo {
+
+// Wall-clock time (UTC) to the millisecond: when a run started and ended.
+using wall_time = std::chrono::time_point<std::chrono::system_clock, std::chrono::milliseconds>;
+struct time_window {
+  wall_time from;
+  wall_time to;
+  bool operator==(const time_window&) const = default;
+};
 
 // What a load generator run measured.
 struct bench_report {
@@ -25,6 +37,17 @@ struct bench_report {
   std::uint64_t lost = 0;             // UDP: no reply within the timeout
   std::size_t connections_echoed = 0; // connections with at least one verified echo
   latency_histogram latency;          // nanoseconds
+  // Who ran, and when (wall clock): one generator for a run, their number
+  // for a merge. `window` spans them all; `together` is when all of them
+  // were running at once (none: they were not). No window: a report from
+  // an echo-client that did not say when it ran.
+  std::uint64_t generators = 1;
+  std::optional<time_window> window;
+  std::optional<time_window> together;
+  // A random id for each run pooled here, so that no merge counts one run
+  // twice (a report merged again with a merge that holds it). Reports from
+  // before run ids have none.
+  std::vector<std::string> runs;
 
   double requests_per_second() const { return seconds > 0 ? static_cast<double>(requests) / seconds : 0; }
   double megabytes_per_second() const { return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e6 : 0; }
@@ -36,5 +59,19 @@ std::string format_json(const bench_report& report);
 
 // "850.3us", "12.4ms": a latency as people read it.
 std::string latency_text(std::uint64_t nanoseconds);
+
+// "2024-05-01T12:30:05.250Z" (ISO 8601, UTC, milliseconds), and back:
+// exactly that form, years 1970 to 9999; nothing for anything else.
+std::string wall_time_text(wall_time when);
+std::optional<wall_time> parse_wall_time(std::string_view text);
+
+// Stamps a finished run with when it ran (it started at `start` on the
+// steady clock and lasted report.seconds) and a new run id.
+void stamp_wall_clock(bench_report& report, std::chrono::steady_clock::time_point start);
+
+// Writes `content` to `path` whole or not at all: into a new file in the
+// same directory, flushed to disk, then renamed over `path`. Throws
+// std::runtime_error naming the file and the cause.
+void write_report_file(const std::string& path, std::string_view content);
 
 } // namespace echo

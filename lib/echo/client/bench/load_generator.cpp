@@ -199,7 +199,9 @@ asio::awaitable<int> run_load_generator(const client_config& config, spdlog::log
     co_await bench_tcp(run, log);
   else
     co_await bench_udp(run);
+  stamp_wall_clock(run.report, run.start);
   std::cout << (bench.json ? format_json(run.report) : format_text(run.report)) << std::flush;
+  if (!config.json_out.empty()) write_report_file(config.json_out, format_json(run.report));
   const auto& r = run.report;
   if (config.protocol == transport::udp && r.lost * 10 > r.lost + r.requests)
     std::cerr << "echo-client: " << r.lost << " of " << r.lost + r.requests

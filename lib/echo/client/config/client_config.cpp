@@ -7,6 +7,8 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <sstream>
@@ -66,7 +68,13 @@ po::options_description make_options() {
     ("churn", po::bool_switch(),
      "over TCP: each connection sends one message, reads its echo, closes and connects again "
      "(connection churn; --connections workers, one request per connection)")
-    ("json", po::bool_switch(), "print the final report as one JSON object");
+    ("json", po::bool_switch(), "print the final report as one JSON object")
+    ("json-out", po::value<std::string>()->value_name("FILE"),
+     "with --bench or --merge: also write the report as JSON to FILE, whole or not at all (a new file "
+     "renamed over it)")
+    ("progress", po::bool_switch(),
+     "show progress on stderr once a second even when stderr is not a terminal (on a terminal it always "
+     "shows)");
   // clang-format on
   general.add(bench);
   return general;
@@ -116,6 +124,23 @@ std::optional<tls_options> read_tls_options(const po::variables_map& vm, const c
   if (wanted.cert.empty() != wanted.key.empty())
     throw usage_error(wanted.cert.empty() ? "--key needs --cert" : "--cert needs --key");
   return wanted;
+}
+
+// --json-out FILE: checked before a run of many seconds, not after it.
+// The file is written at the end into its directory and renamed over FILE.
+std::string report_file_path(const po::variables_map& vm) {
+  const auto& path = vm["json-out"].as<std::string>();
+  const auto invalid = [&](const std::string& why) {
+    throw usage_error("invalid value for --json-out: '" + path + "' (" + why + ")");
+  };
+  if (path.empty() || path.back() == '/') invalid("expected a file name");
+  const auto slash = path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) invalid("a directory");
+  if (::stat(directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) invalid("no directory " + directory);
+  if (::access(directory.c_str(), W_OK | X_OK) != 0) invalid("the directory " + directory + " is not writable");
+  return path;
 }
 
 } // namespace
@@ -171,16 +196,22 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   if (vm["-4"].as<bool>()) config.family = address_family::v4;
   if (vm["-6"].as<bool>()) config.family = address_family::v6;
 
-  const bool bench_options_given = !vm["connections"].defaulted() || !vm["size"].defaulted() ||
-                                   !vm["duration"].defaulted() || !vm["pipeline"].defaulted() ||
-                                   !vm["rate"].defaulted() || vm.count("source") || vm["json"].as<bool>() ||
-                                   vm["churn"].as<bool>();
+  // --json also goes with --merge; the others only with --bench.
+  const bool run_options_given = !vm["connections"].defaulted() || !vm["size"].defaulted() ||
+                                 !vm["duration"].defaulted() || !vm["pipeline"].defaulted() ||
+                                 !vm["rate"].defaulted() || vm.count("source") || vm["churn"].as<bool>() ||
+                                 vm["progress"].as<bool>();
+  const bool bench_options_given = run_options_given || vm["json"].as<bool>();
+  if (vm.count("json-out")) {
+    if (!vm["bench"].as<bool>() && !vm.count("merge")) throw usage_error("--json-out needs --bench or --merge");
+    config.json_out = report_file_path(vm);
+  }
   if (!config.half_close && (vm["bench"].as<bool>() || config.protocol == transport::udp))
     throw usage_error("--no-shutdown is for -m and pipe mode over TCP, not " +
                       std::string(vm["bench"].as<bool>() ? "--bench" : "--udp"));
   if (vm.count("merge")) {
-    if (vm["bench"].as<bool>() || config.message || (bench_options_given && !vm["json"].as<bool>()))
-      throw usage_error("--merge takes only report files (and --json)");
+    if (vm["bench"].as<bool>() || config.message || run_options_given)
+      throw usage_error("--merge takes only report files (and --json, --json-out)");
     config.merge = vm["merge"].as<std::vector<std::string>>();
     config.json = vm["json"].as<bool>();
     return {client_command::action::run, config, {}};
@@ -204,6 +235,7 @@ client_command parse_client_config(const std::vector<std::string>& args) {
     }
     bench.json = vm["json"].as<bool>();
     bench.churn = vm["churn"].as<bool>();
+    bench.progress = vm["progress"].as<bool>();
     if (bench.churn) {
       if (udp) throw usage_error("--churn is for TCP, not --udp");
       if (bench.pipeline != 1) throw usage_error("--churn sends one message per connection: no --pipeline");
@@ -212,7 +244,8 @@ client_command parse_client_config(const std::vector<std::string>& args) {
     config.bench = bench;
   } else if (bench_options_given) {
     throw usage_error(
-        "--connections, --size, --duration, --pipeline, --rate, --source, --churn and --json need --bench");
+        "--connections, --size, --duration, --pipeline, --rate, --source, --churn, --json and --progress need "
+        "--bench");
   }
   return {client_command::action::run, config, {}};
 }

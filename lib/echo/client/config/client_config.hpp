@@ -22,7 +22,8 @@ struct bench_config {
   double rate = 0;                  // target messages/s over all connections; 0 = as fast as possible
   std::vector<std::string> sources; // local addresses to connect from (round robin)
   bool json = false;
-  bool churn = false; // a new connection for every message (TCP)
+  bool churn = false;    // a new connection for every message (TCP)
+  bool progress = false; // --progress: progress lines on stderr even when it is not a terminal
 };
 
 // --tls and what goes with it.
@@ -49,6 +50,7 @@ struct client_config {
   address_family family = address_family::any; // -4, -6
   std::vector<std::string> merge;              // --merge FILE...: combine --bench --json reports, no network
   bool json = false;                           // --json with --merge
+  std::string json_out;                        // --json-out FILE: also write the report (JSON) there
   int proxy_header = 0;                        // --proxy-header v1|v2: 1 or 2; 0 = none
   std::optional<tls_options> tls;              // --tls: TCP over TLS
 };
