@@ -113,6 +113,19 @@ class HostileReports(RefusalCase):
         self.assertEqual(m["histogram"]["max"], max(a["histogram"]["max"], b["histogram"]["max"]))
         for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)):
             self.assertEqual(m["latency_us"][key], quantile(pooled.items(), q, m["histogram"]["max"]) / 1000, key)
+        # Open loop: the schedules' figures add up, the uncorrected histograms pool.
+        self.assertEqual(m["load_model"], "open_loop")
+        for key in ("rate", "late", "skipped", "skipped_recorded"):
+            self.assertEqual(m[key], a[key] + b[key], key)
+        self.assertGreater(m["skipped_recorded"], 0)
+        self.assertEqual(sum(c for _, c in m["histogram"]["buckets"]), m["requests"] + m["skipped_recorded"])
+        uncorrected = {}
+        for index, count in a["uncorrected_histogram"]["buckets"] + b["uncorrected_histogram"]["buckets"]:
+            uncorrected[index] = uncorrected.get(index, 0) + count
+        self.assertEqual(m["uncorrected_histogram"]["buckets"], sorted([i, c] for i, c in uncorrected.items()))
+        for key, q in (("p50", 0.5), ("p99", 0.99)):
+            self.assertEqual(m["uncorrected_latency_us"][key],
+                             quantile(uncorrected.items(), q, m["uncorrected_histogram"]["max"]) / 1000, key)
         self.assertEqual((m["started"], m["ended"]), (min(a["started"], b["started"]), max(a["ended"], b["ended"])))
         self.assertEqual(m["overlap"], {"from": max(a["started"], b["started"]), "to": min(a["ended"], b["ended"])})
         # The merged report is a report: it merges again, and with itself it is refused.

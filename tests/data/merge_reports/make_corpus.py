@@ -3,8 +3,9 @@
 words its refusal must contain), from good-a.json.
 
 good-a.json and good-b.json are two real reports of load generators that
-ran at once (`echo-client --bench --duration 0.5 --json`, 3 and 2
-connections). Every hostile report is good-a.json with one thing wrong,
+ran at once, open loop (`echo-client --bench --duration 0.5 --rate 600
+--json-out good-a.json` with 3 connections, and `--rate 400` with 2;
+good-a.json's has 3 skipped sends in its histogram). Every hostile report is good-a.json with one thing wrong,
 and everything else still agreeing with its counts (percentiles, rates),
 so that only the check it is made for can refuse it. They are text files
 (no NUL byte: git diffs them as text); the test makes the one with a NUL. tests/integration/
@@ -62,6 +63,11 @@ def agreeing(r):
     r["latency_us"] = {key: us(quantile(h["buckets"], q, h["max"]))
                        for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999))}
     r["latency_us"]["max"] = us(h["max"])
+    if "uncorrected_histogram" in r:
+        u = r["uncorrected_histogram"]
+        r["uncorrected_latency_us"] = {key: us(quantile(u["buckets"], q, u["max"]))
+                                       for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999))}
+        r["uncorrected_latency_us"]["max"] = us(u["max"])
     r["req_per_s"] = round(r["requests"] / r["seconds"], 3)
     r["mb_per_s"] = round(r["bytes"] / r["seconds"] / 1e6, 3)
     return r
@@ -122,8 +128,8 @@ def cases(good, other):
     # The counts.
     r = g()
     r["requests"] += 1
-    add("requests-not-the-histogram", f"its histogram holds {good['requests']} samples for {good['requests'] + 1} "
-        "requests", agreeing(r))
+    samples = good["requests"] + good["skipped_recorded"]
+    add("requests-not-the-histogram", f"its histogram holds {samples} samples for {samples + 1} requests", agreeing(r))
     for name, value, expected in (("requests-negative", -1, '"requests" is negative'),
                                   ("requests-fraction", good["requests"] + 0.5, '"requests" is not an integer'),
                                   ("requests-string", str(good["requests"]), '"requests" is a string, not a count'),
@@ -183,6 +189,8 @@ def cases(good, other):
     add("min-not-in-the-first-bucket", "is not in its first bucket", agreeing(r))
     r = g()
     r["requests"], r["histogram"]["buckets"], r["histogram"]["min"], r["histogram"]["max"] = 0, [], 0, 5000
+    r["skipped"] = r["skipped_recorded"] = 0
+    r["uncorrected_histogram"].update(buckets=[], min=0, max=0)
     add("empty-histogram-with-a-max", "an empty histogram with a min or max", agreeing(r))
     r = g()
     longest = 20 * 10**9  # 20 s in a run of 0.5 s
@@ -209,6 +217,47 @@ def cases(good, other):
     r = g()
     r["req_per_s"] = round(r["req_per_s"] * 2, 3)
     add("req-per-s-doubled", '"req_per_s" is', r)
+
+    # Open loop (--rate): the schedule kept, and the uncorrected histogram.
+    # (name, refusal, the object changed (None: the report), key, value)
+    assert good["skipped"] > 0, "good-a.json must have skipped sends"
+    uncorrected_p99 = round(good["uncorrected_latency_us"]["p99"] * 3, 3)
+    for name, expected, where, key, value in (
+            ("load-model-sideways", '"load_model" is "sideways", not "open_loop", "closed_loop" or null', None,
+             "load_model", "sideways"),
+            ("closed-loop-with-a-rate", 'a closed-loop report (no --rate) with a "rate"', None, "load_model",
+             "closed_loop"),
+            ("rate-zero", 'an open-loop report with a "rate" of 0', None, "rate", 0),
+            ("rate-negative", '"rate" is -600, not a number of 0 or more', None, "rate", -600),
+            ("skipped-recorded-above-skipped", f'"skipped_recorded" is {good["skipped"] + 1}, not 0 to '
+             f'{good["skipped"]}', None, "skipped_recorded", good["skipped"] + 1),
+            ("late-negative", '"late" is negative', None, "late", -1),
+            ("uncorrected-unit-ms", "its histogram is in 'ms', not in ns", "uncorrected_histogram", "unit", "ms"),
+            ("uncorrected-p99-tripled", '"uncorrected_latency_us.p99" is', "uncorrected_latency_us", "p99",
+             uncorrected_p99)):
+        r = g()
+        (r[where] if where else r)[key] = value
+        add(name, expected, r)
+    r = g()
+    r["skipped_recorded"] = 0
+    add("skipped-not-in-the-histogram",
+        f"its histogram holds {samples} samples for {good['requests']} requests (one per request)", agreeing(r))
+    r = g()
+    r["uncorrected_histogram"]["buckets"][0][1] += 1
+    add("uncorrected-not-the-requests", f"its uncorrected_histogram holds {good['requests'] + 1} samples for "
+        f"{good['requests']} requests", agreeing(r))
+    r = g()
+    del r["uncorrected_histogram"]
+    add("uncorrected-missing", 'no "uncorrected_histogram"', r)
+    # A closed-loop run (its skipped sends made requests) beside open-loop good-b.
+    r = g()
+    for key in ("rate", "late", "skipped", "skipped_recorded", "uncorrected_histogram", "uncorrected_latency_us"):
+        del r[key]
+    r["load_model"] = "closed_loop"
+    r["requests"] += good["skipped_recorded"]
+    r["bytes"] += good["skipped_recorded"] * good["size"]
+    add("closed-loop-beside-open-loop",
+        "its load model is closed loop (no --rate), good-b.json's is open loop (--rate)", agreeing(r))
 
     # When it ran.
     r = g()
@@ -255,7 +304,9 @@ def cases(good, other):
     big = 2**64 - 10
     r["histogram"]["buckets"] = [[r["histogram"]["buckets"][0][0], big]]
     r["histogram"]["max"] = r["histogram"]["min"]
-    r["requests"] = big
+    u = r["uncorrected_histogram"]
+    u["buckets"], u["max"] = [[u["buckets"][0][0], big]], u["min"]
+    r["requests"], r["skipped"], r["skipped_recorded"] = big, 0, 0
     add("requests-wrap-with-good-b", "the requests of the reports add up to more than 18446744073709551615",
         agreeing(r))
 

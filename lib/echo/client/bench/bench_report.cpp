@@ -53,6 +53,42 @@ std::string latency_text(std::uint64_t ns) {
   return out.str();
 }
 
+namespace {
+
+// "p50 150.0us  p90 ...  max 2.1ms"
+std::string percentiles_text(const latency_histogram& h) {
+  return "p50 " + latency_text(h.quantile(0.5)) + "  p90 " + latency_text(h.quantile(0.9)) + "  p99 " +
+         latency_text(h.quantile(0.99)) + "  p99.9 " + latency_text(h.quantile(0.999)) + "  max " +
+         latency_text(h.max());
+}
+
+// {"p50":150.000,...,"max":2100.000}, in microseconds.
+void percentiles_json(std::ostream& out, const latency_histogram& h) {
+  const auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  out << R"({"p50":)" << us(h.quantile(0.5)) << R"(,"p90":)" << us(h.quantile(0.9)) << R"(,"p99":)"
+      << us(h.quantile(0.99)) << R"(,"p99_9":)" << us(h.quantile(0.999)) << R"(,"max":)" << us(h.max()) << '}';
+}
+
+// How latency was measured, after the counts: closed or open loop, and
+// with --rate the service time and how well the schedule was kept.
+void load_model_text(std::ostream& out, const bench_report& r) {
+  using model = bench_report::load_model;
+  if (r.model == model::closed_loop) {
+    out << "closed loop no --rate: latency above is service time, from each actual send (a connection waits for "
+           "answers to send more), not corrected for coordinated omission\n";
+  } else if (r.model == model::open_loop) {
+    out << "open loop   --rate " << r.rate
+        << "/s: latency above runs from when each message was due on the schedule (corrected for coordinated "
+           "omission)\n"
+        << "uncorrected " << percentiles_text(r.uncorrected) << "  (from the actual send: service time)\n"
+        << "late        " << r.late << "  (sent more than 1 ms after due)\n"
+        << "skipped     " << r.skipped << "  (due but never sent, the connection being behind; " << r.skipped_recorded
+        << " of them in latency above, from when they were due)\n";
+  }
+}
+
+} // namespace
+
 std::string format_text(const bench_report& r) {
   std::ostringstream out;
   out.setf(std::ios::fixed);
@@ -71,6 +107,7 @@ std::string format_text(const bench_report& r) {
       << "errors      " << r.errors << '\n'
       << "mismatches  " << r.mismatches << '\n';
   if (r.protocol == transport::udp) out << "lost        " << r.lost << '\n';
+  load_model_text(out, r);
   if (r.protocol == transport::tcp && r.setup_seconds > 0 && !r.churn) {
     out.precision(3);
     out << "setup       " << r.connections << " connection(s) opened one after another in " << r.setup_seconds << " s ("
@@ -111,7 +148,29 @@ std::string format_json(const bench_report& r) {
     out << (first ? "" : ",") << '[' << index << ',' << count << ']';
     first = false;
   });
-  out << "]}}\n";
+  out << "]}";
+  // How latency was measured; with --rate, how the schedule was kept and
+  // the uncorrected (service time) histogram beside the corrected one above,
+  // in the same form. A report that does not say has none of it.
+  using model = bench_report::load_model;
+  out << R"(,"load_model":)"
+      << (r.model == model::open_loop     ? R"("open_loop")"
+          : r.model == model::closed_loop ? R"("closed_loop")"
+                                          : "null");
+  if (r.model == model::open_loop) {
+    out << R"(,"rate":)" << r.rate << R"(,"late":)" << r.late << R"(,"skipped":)" << r.skipped
+        << R"(,"skipped_recorded":)" << r.skipped_recorded << R"(,"uncorrected_latency_us":)";
+    percentiles_json(out, r.uncorrected);
+    out << R"(,"uncorrected_histogram":{"unit":"ns","sub_buckets":)" << latency_histogram::sub_buckets << R"(,"min":)"
+        << r.uncorrected.min() << R"(,"max":)" << r.uncorrected.max() << R"(,"buckets":[)";
+    first = true;
+    r.uncorrected.for_each_bucket([&](std::size_t index, std::uint64_t count) {
+      out << (first ? "" : ",") << '[' << index << ',' << count << ']';
+      first = false;
+    });
+    out << "]}";
+  }
+  out << "}\n";
   return out.str();
 }
 

@@ -34,6 +34,19 @@ struct bench_report {
   std::uint64_t bytes = 0;    // echoed bytes received
   std::uint64_t errors = 0;   // connections that failed
   std::uint64_t mismatches = 0;
+  // How latency was measured. Closed loop (no --rate): each connection sends
+  // when its pipeline has room, and `latency` is service time, from each
+  // actual send. Open loop (--rate): each connection follows a schedule
+  // (send_schedule), `latency` runs from each message's due time (corrected
+  // for coordinated omission) and `uncorrected` from its actual send.
+  // Unknown: a report that does not say, as a merge of reports.
+  enum class load_model { unknown, closed_loop, open_loop };
+  load_model model = load_model::unknown;
+  double rate = 0;                    // open loop: --rate, messages a second over all connections
+  std::uint64_t late = 0;             // open loop: sent more than send_schedule::tolerance after due
+  std::uint64_t skipped = 0;          // open loop: due but never sent, the connection being behind
+  std::uint64_t skipped_recorded = 0; // of those, in `latency` (the send that took their place was echoed)
+  latency_histogram uncorrected;      // open loop: nanoseconds from the actual send (service time)
   std::uint64_t lost = 0;             // UDP: no reply within the timeout
   std::size_t connections_echoed = 0; // connections with at least one verified echo
   latency_histogram latency;          // nanoseconds

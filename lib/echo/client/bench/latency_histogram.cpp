@@ -13,6 +13,22 @@ std::uint64_t latency_histogram::upper_edge(std::size_t index) noexcept {
   return ((sub + 1) << magnitude) - 1;
 }
 
+void latency_histogram::record_series(std::uint64_t first, std::uint64_t step, std::uint64_t n) noexcept {
+  if (n == 0) return;
+  total_ += n;
+  min_ = std::min(min_, first);
+  max_ = std::max(max_, first + step * (n - 1));
+  std::uint64_t value = first;
+  while (n > 0) {
+    // The values from `value` on that share its bucket: up to its upper edge.
+    const auto index = index_of(value);
+    const std::uint64_t here = step == 0 ? n : std::min(n, (upper_edge(index) - value) / step + 1);
+    counts_[index] += here;
+    n -= here;
+    if (n > 0) value += here * step;
+  }
+}
+
 void latency_histogram::merge(const latency_histogram& other) noexcept {
   for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
   total_ += other.total_;

@@ -24,6 +24,12 @@ public:
     if (value < min_) min_ = value;
   }
 
+  // Records first, first + step, ..., first + (n - 1) * step exactly as n
+  // calls of record() would, in one step per bucket rather than per value:
+  // the corrected latencies of a run of skipped sends (see send_schedule).
+  // The last value must fit in 64 bits.
+  void record_series(std::uint64_t first, std::uint64_t step, std::uint64_t n) noexcept;
+
   void merge(const latency_histogram& other) noexcept;
 
   // Bucket by bucket, for writing a histogram out and reading it back

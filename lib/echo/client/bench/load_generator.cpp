@@ -9,6 +9,7 @@
 #include "echo/common/net/endpoint_format.hpp"
 
 #include "echo/common/coro/deadline.hpp"
+#include "echo/common/coro/wake_event.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -81,6 +82,7 @@ asio::awaitable<void> drive(bench_run& run, std::vector<std::unique_ptr<Connecti
   });
   run.sending = false;
   const auto stopped_sending = clock::now();
+  run.stopped_sending = stopped_sending;
   for (auto& c : connections) c->wake();
 
   // Let in-flight echoes arrive, but not forever.

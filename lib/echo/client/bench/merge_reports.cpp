@@ -246,7 +246,9 @@ json::value parse_json(std::string_view text, const std::string& name) {
   return value;
 }
 
-void read_histogram(const report_object& h, bench_report& r) {
+// A histogram of `samples` round trips, none longer than the run.
+void read_histogram(const report_object& h, latency_histogram& into, std::uint64_t samples, const std::string& of,
+                    double seconds) {
   const auto unit = h.text("unit");
   if (unit != "ns") h.fail("its histogram is in '" + shown(unit) + "', not in ns (nanoseconds)");
   // Reports from before "sub_buckets" have this layout.
@@ -273,11 +275,11 @@ void read_histogram(const report_object& h, bench_report& r) {
     total += count;
     if (!first) first = index;
     last = index;
-    r.latency.add_bucket(index, count);
+    into.add_bucket(index, count);
   }
-  if (total != r.requests)
-    h.fail("its histogram holds " + std::to_string(total) + " samples for " + std::to_string(r.requests) +
-           " requests (one per request)");
+  if (total != samples)
+    h.fail("its " + h.where.substr(0, h.where.size() - 1) + " holds " + std::to_string(total) + " samples for " +
+           std::to_string(samples) + " " + of);
   const auto min = h.count("min");
   const auto max = h.count("max");
   if (total == 0) {
@@ -291,24 +293,31 @@ void read_histogram(const report_object& h, bench_report& r) {
     h.fail("its histogram's max " + std::to_string(max) + " is not in its last bucket");
   // A round trip starts (or, paced, is due) after the run starts and ends
   // before it ends: none is longer than the run (written to the ms).
-  if (static_cast<double>(max) > r.seconds * 1e9 + 1e6)
-    h.fail("its longest round trip, " + latency_text(max) + ", is longer than the run (" + seconds_text(r.seconds) +
+  if (static_cast<double>(max) > seconds * 1e9 + 1e6)
+    h.fail("its longest round trip, " + latency_text(max) + ", is longer than the run (" + seconds_text(seconds) +
            " s)");
-  r.latency.add_extremes(min, max);
+  into.add_extremes(min, max);
+}
+
+// The percentiles a report states (in microseconds, to 3 decimals) must be
+// those its histogram gives.
+void check_percentiles(const report_object& stated, const latency_histogram& h) {
+  const std::pair<const char*, double> quantiles[] = {{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p99_9", 0.999}};
+  for (const auto& [key, q] : quantiles) {
+    const auto computed = static_cast<double>(h.quantile(q));
+    if (!agrees(stated.real(key) * 1e3, computed, 1))
+      stated.fail(stated.quoted(key) + " is " + shown(stated.field(key)) + " but its histogram gives " +
+                  seconds_text(computed / 1e3));
+  }
+  if (!agrees(stated.real("max") * 1e3, static_cast<double>(h.max()), 1))
+    stated.fail(stated.quoted("max") + " is not its histogram's max");
 }
 
 // What the report states beside its counts must be what the counts give.
 void check_derived(const report_object& file, const bench_report& r) {
-  const auto latency = file.inner("latency_us");
-  const std::pair<const char*, double> quantiles[] = {{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p99_9", 0.999}};
-  for (const auto& [key, q] : quantiles) {
-    const auto computed = static_cast<double>(r.latency.quantile(q));
-    if (!agrees(latency.real(key) * 1e3, computed, 1))
-      file.fail(latency.quoted(key) + " is " + shown(latency.field(key)) + " but its histogram gives " +
-                seconds_text(computed / 1e3));
-  }
-  if (!agrees(latency.real("max") * 1e3, static_cast<double>(r.latency.max()), 1))
-    file.fail(latency.quoted("max") + " is not its histogram's max");
+  check_percentiles(file.inner("latency_us"), r.latency);
+  if (r.model == bench_report::load_model::open_loop)
+    check_percentiles(file.inner("uncorrected_latency_us"), r.uncorrected);
   // The rates were computed from the duration before it was rounded to
   // the ms it is written with: anything it could have been will do.
   const auto rate = [&](const char* key, double amount, const char* of) {
@@ -321,6 +330,28 @@ void check_derived(const report_object& file, const bench_report& r) {
   };
   rate("req_per_s", static_cast<double>(r.requests), "requests");
   rate("mb_per_s", static_cast<double>(r.bytes) / 1e6, "bytes");
+}
+
+// How latency was measured, and with --rate how the schedule was kept.
+// Reports from before "load_model" do not say.
+void read_load_model(const report_object& file, bench_report& r) {
+  using model = bench_report::load_model;
+  const auto* value = file.find("load_model");
+  if (!value || value->is_null()) return;
+  const auto* name = value->if_string();
+  if (!name || (*name != "open_loop" && *name != "closed_loop"))
+    file.fail("its \"load_model\" is " + shown(*value) + ", not \"open_loop\", \"closed_loop\" or null");
+  r.model = *name == "open_loop" ? model::open_loop : model::closed_loop;
+  if (r.model == model::closed_loop) {
+    for (const char* key : {"rate", "late", "skipped", "skipped_recorded", "uncorrected_histogram"})
+      if (file.find(key)) file.fail("a closed-loop report (no --rate) with a " + file.quoted(key));
+    return;
+  }
+  r.rate = file.real("rate");
+  if (r.rate <= 0) file.fail("an open-loop report with a \"rate\" of 0");
+  r.late = file.count("late");
+  r.skipped = file.count("skipped");
+  r.skipped_recorded = file.count("skipped_recorded", 0, r.skipped);
 }
 
 void read_times(const report_object& file, bench_report& r) {
@@ -376,6 +407,13 @@ void read_runs(const report_object& file, bench_report& r) {
   std::sort(sorted.begin(), sorted.end());
   if (const auto twice = std::adjacent_find(sorted.begin(), sorted.end()); twice != sorted.end())
     file.fail("it holds run " + *twice + " twice");
+}
+
+const char* model_name(bench_report::load_model m) {
+  using model = bench_report::load_model;
+  return m == model::open_loop     ? "open loop (--rate)"
+         : m == model::closed_loop ? "closed loop (no --rate)"
+                                   : "not stated";
 }
 
 // Sums that refuse to wrap around.
@@ -466,7 +504,17 @@ bench_report parse_report(std::string_view text, const std::string& name) {
   // Reports of one run, and from before "generators": one generator.
   if (file.find("generators")) r.generators = file.count("generators", 1, r.connections);
 
-  read_histogram(file.inner("histogram"), r);
+  read_load_model(file, r);
+  // Open loop, a send skipped while its connection was behind is in the
+  // histogram too, from when it was due.
+  if (r.requests > no_limit - r.skipped_recorded)
+    file.fail("its requests and skipped sends add up to more than 2^64-1");
+  read_histogram(file.inner("histogram"), r.latency, r.requests + r.skipped_recorded,
+                 r.skipped_recorded ? "requests and skipped sends (one each)" : "requests (one per request)",
+                 r.seconds);
+  if (r.model == bench_report::load_model::open_loop)
+    read_histogram(file.inner("uncorrected_histogram"), r.uncorrected, r.requests, "requests (one per request)",
+                   r.seconds);
   check_derived(file, r);
   read_times(file, r);
   read_runs(file, r);
@@ -505,6 +553,9 @@ bench_report combine_reports(const std::vector<named_report>& reports) {
     if (r.size != merged.size) differs("--size", std::to_string(merged.size), std::to_string(r.size));
     if (r.pipeline != merged.pipeline)
       differs("--pipeline", std::to_string(merged.pipeline), std::to_string(r.pipeline));
+    // Open-loop latency runs from due times, closed-loop from sends: one
+    // histogram cannot hold both.
+    if (r.model != merged.model) differs("load model", model_name(merged.model), model_name(r.model));
 
     // Every sum is checked before any is made, so the histograms (whose
     // totals are the requests) cannot wrap either.
@@ -517,6 +568,13 @@ bench_report combine_reports(const std::vector<named_report>& reports) {
     add_to(sums.lost, r.lost, name, "lost datagrams");
     add_to(sums.connections_echoed, r.connections_echoed, name, "connections echoed");
     add_to(sums.generators, r.generators, name, "generators");
+    add_to(sums.late, r.late, name, "late sends");
+    add_to(sums.skipped, r.skipped, name, "skipped sends");
+    add_to(sums.skipped_recorded, r.skipped_recorded, name, "skipped sends in the histograms");
+    if (sums.requests > no_limit - sums.skipped_recorded)
+      refuse(name, "the requests and skipped sends of the reports add up to more than 2^64-1");
+    sums.rate = merged.rate + r.rate; // the generators' schedules together
+    sums.uncorrected.merge(r.uncorrected);
     sums.runs.insert(sums.runs.end(), r.runs.begin(), r.runs.end());
     sums.latency.merge(r.latency);
     sums.seconds = std::max(merged.seconds, r.seconds);

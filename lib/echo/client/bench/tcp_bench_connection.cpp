@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 namespace echo {
 
@@ -13,6 +14,7 @@ tcp_bench_connection::tcp_bench_connection(bench_run& run, client_stream stream)
       buffer_(std::clamp<std::size_t>(run.bench.size * run.bench.pipeline, 4096, 65536)) {}
 
 std::size_t tcp_bench_connection::start(const completion& done) {
+  start_schedule();
   asio::co_spawn(socket_.get_executor(), write_loop(), done);
   asio::co_spawn(socket_.get_executor(), read_loop(), done);
   return 2;
@@ -26,15 +28,27 @@ asio::awaitable<void> tcp_bench_connection::write_loop() {
       co_await slot_free_.wait();
       continue;
     }
-    const auto when = due(sent_);
-    if (paced() && !co_await pace_until(when)) break;
-    sent_at_[sent_ % pipeline] = when;
+    if (must_wait_for_slot()) {
+      pace_.expires_at(schedule_.next_due());
+      co_await pace_.async_wait(deferred_nothrow);
+      continue; // the run may have stopped, or the connection failed
+    }
+    sent_at_[sent_ % pipeline] = stamp(clock::now());
     writing_ = true; // its echo may start before the write completes
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(run_.message(sent_), size), nothrow);
+    const auto message = asio::buffer(run_.message(sent_), size);
+    // On the TCP or TLS stream itself, so that the write is awaited in this
+    // frame (see deferred_nothrow): client_stream takes only one token type.
+    std::tuple<error_code, std::size_t> written;
+    if (auto* tls = socket_.tls())
+      written = co_await asio::async_write(*tls, message, deferred_nothrow);
+    else
+      written = co_await asio::async_write(socket_.socket(), message, deferred_nothrow);
+    const auto [ec, n] = written;
     writing_ = false;
     if (ec) co_return fail();
     ++sent_;
   }
+  stop_schedule();
   // The server sends back what it owes, then closes: the reader ends at EOF.
   // (Over TLS our close_notify is a write; the drain timeout bounds it.)
   co_await socket_.finish_sending();
@@ -42,7 +56,12 @@ asio::awaitable<void> tcp_bench_connection::write_loop() {
 
 asio::awaitable<void> tcp_bench_connection::read_loop() {
   for (;;) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_), nothrow);
+    std::tuple<error_code, std::size_t> read; // as in write_loop()
+    if (auto* tls = socket_.tls())
+      read = co_await tls->async_read_some(asio::buffer(buffer_), deferred_nothrow);
+    else
+      read = co_await socket_.socket().async_read_some(asio::buffer(buffer_), deferred_nothrow);
+    const auto [ec, n] = read;
     if (is_end_of_stream(ec)) {
       if (completed_ != sent_) fail();
       co_return;

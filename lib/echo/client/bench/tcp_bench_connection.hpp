@@ -22,7 +22,7 @@ private:
   asio::awaitable<void> read_loop();
   void consume(const std::byte* data, std::size_t n, clock::time_point now);
 
-  std::vector<clock::time_point> sent_at_;
+  std::vector<bench_run::send_times> sent_at_; // by message number modulo the pipeline
   std::vector<std::byte> buffer_;
   std::uint64_t sent_ = 0;
   std::uint64_t completed_ = 0;

@@ -13,6 +13,7 @@ udp_bench_connection::udp_bench_connection(bench_run& run, udp::socket socket)
     : bench_connection(run, std::move(socket)), slots_(run.bench.pipeline), datagram_(run.bench.size), buffer_(65536) {}
 
 std::size_t udp_bench_connection::start(const completion& done) {
+  start_schedule();
   asio::co_spawn(socket_.get_executor(), write_loop(), done);
   asio::co_spawn(socket_.get_executor(), read_loop(), done);
   asio::co_spawn(socket_.get_executor(), loss_sweep(), done);
@@ -27,21 +28,25 @@ asio::awaitable<void> udp_bench_connection::write_loop() {
       co_await slot_free_.wait();
       continue;
     }
-    const auto when = due(next_);
-    if (paced() && !co_await pace_until(when)) break;
+    if (must_wait_for_slot()) {
+      pace_.expires_at(schedule_.next_due());
+      co_await pace_.async_wait(deferred_nothrow);
+      continue; // the run may have stopped, or the connection failed
+    }
     std::memcpy(datagram_.data(), &next_, header_size);
     std::memcpy(datagram_.data() + header_size, run_.message(next_), datagram_.size() - header_size);
-    slot = {next_, when, true};
+    slot = {next_, stamp(clock::now()), true};
     ++busy_;
     ++next_;
-    auto [ec, n] = co_await socket_.async_send(asio::buffer(datagram_), nothrow);
+    auto [ec, n] = co_await socket_.async_send(asio::buffer(datagram_), deferred_nothrow);
     if (ec) co_return fail();
   }
+  stop_schedule();
 }
 
 asio::awaitable<void> udp_bench_connection::read_loop() {
   while (!(finished_sending() && busy_ == 0)) {
-    auto [ec, n] = co_await socket_.async_receive(asio::buffer(buffer_), nothrow);
+    auto [ec, n] = co_await socket_.async_receive(asio::buffer(buffer_), deferred_nothrow);
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) co_return fail(); // e.g. ICMP port unreachable
     const auto now = clock::now();
@@ -56,7 +61,7 @@ asio::awaitable<void> udp_bench_connection::read_loop() {
     if (n != datagram_.size() || std::memcmp(buffer_.data() + header_size, run_.message(seq), n - header_size) != 0) {
       ++run_.report.mismatches;
     } else {
-      run_.completed(slot.sent, now);
+      run_.completed(slot.times, now);
       ++verified_;
     }
   }
@@ -72,7 +77,7 @@ asio::awaitable<void> udp_bench_connection::loss_sweep() {
     co_await timer.async_wait(nothrow);
     const auto now = clock::now();
     for (auto& slot : slots_) {
-      if (slot.busy && now - slot.sent > timeout) {
+      if (slot.busy && now - slot.times.sent > timeout) {
         slot.busy = false;
         --busy_;
         ++run_.report.lost;

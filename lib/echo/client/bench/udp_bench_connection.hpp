@@ -24,7 +24,7 @@ public:
 private:
   struct in_flight {
     std::uint64_t seq = 0;
-    clock::time_point sent{};
+    bench_run::send_times times; // times.sent starts the loss timeout
     bool busy = false;
   };
 

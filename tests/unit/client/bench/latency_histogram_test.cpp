@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -63,6 +64,38 @@ TEST(LatencyHistogram, MergeAddsCounts) {
   EXPECT_EQ(a.max(), 1'000'000u);
   EXPECT_EQ(a.min(), 100u);
   EXPECT_LE(a.quantile(0.5), 101u);
+}
+
+// A run of skipped sends is recorded as an arithmetic series, bucket by
+// bucket: exactly what recording each value would give.
+TEST(LatencyHistogram, RecordSeriesEqualsRecordingEachValue) {
+  const auto buckets = [](const latency_histogram& h) {
+    std::vector<std::pair<std::size_t, std::uint64_t>> out;
+    h.for_each_bucket([&](std::size_t i, std::uint64_t n) { out.emplace_back(i, n); });
+    return out;
+  };
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::uint64_t first = rng() % (std::uint64_t{1} << (rng() % 40));
+    const std::uint64_t step = trial % 10 == 0 ? 0 : rng() % (std::uint64_t{1} << (rng() % 24));
+    const std::uint64_t n = rng() % 3000;
+    latency_histogram one_by_one, series;
+    one_by_one.record(5); // something there already
+    series.record(5);
+    for (std::uint64_t i = 0; i < n; ++i) one_by_one.record(first + i * step);
+    series.record_series(first, step, n);
+    ASSERT_EQ(series.count(), one_by_one.count()) << first << ' ' << step << ' ' << n;
+    ASSERT_EQ(series.min(), one_by_one.min());
+    ASSERT_EQ(series.max(), one_by_one.max());
+    ASSERT_EQ(buckets(series), buckets(one_by_one)) << first << ' ' << step << ' ' << n;
+  }
+  // Half a second of slots 2 ms apart: one step per bucket, not per value.
+  latency_histogram stall;
+  stall.record_series(400'000, 2'000'000, 250);
+  EXPECT_EQ(stall.count(), 250u);
+  EXPECT_EQ(stall.min(), 400'000u);
+  EXPECT_EQ(stall.max(), 498'400'000u);
+  EXPECT_NEAR(static_cast<double>(stall.quantile(0.99)), 493.4e6, 493.4e6 / 32);
 }
 
 TEST(LatencyHistogram, EmptyIsZero) {
