@@ -21,8 +21,12 @@ foreach(unit echo-server.service echo-server.socket)
   install(FILES ${PROJECT_BINARY_DIR}/systemd/${unit} DESTINATION ${ECHO_SYSTEMD_UNIT_DIR})
 endforeach()
 
-install(FILES packaging/completions/echo-server packaging/completions/echo-client
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+# One completion for both programs, under each one's name (bash-completion
+# loads a command's completion by its name).
+foreach(program echo-server echo-client)
+  install(FILES packaging/completions/echo-service.bash RENAME ${program}
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+endforeach()
 
 # Man pages from the programs' own --help and --version, so they never
 # drift from them; compressed as Debian wants (gzip -9n: reproducible).
@@ -78,6 +82,9 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/echo-service/echo-service")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# `man echo-server` needs man-db, and the completion bash-completion; a
+# minimal Debian has neither, and the programs work without them.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "man-db, bash-completion")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/packaging/debian/conffiles

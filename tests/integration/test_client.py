@@ -178,7 +178,17 @@ class LocalhostWithoutResolver(ClientTestCase):
             f.write(content)
         self.addCleanup(os.remove, hosts)
         script = f'mount --bind "{hosts}" /etc/hosts && exec "$@"'
-        return run(["unshare", "--mount", "sh", "-c", script, "sh", CLIENT, *client_args])
+        out = run(["unshare", "--mount", "sh", "-c", script, "sh", CLIENT, *client_args])
+        if b"cannot change root filesystem propagation" not in out.stderr:
+            return out
+        # A chroot whose root is not a mount point: unshare cannot make the
+        # new namespace's mounts private. With propagation unchanged, the
+        # bind may show in the namespace it came from as well, so it is
+        # undone there too (an unmount propagates like the mount) before
+        # the shell ends, whatever the client did.
+        script = f'mount --bind "{hosts}" /etc/hosts || exit 125; "$@"; rc=$?; umount /etc/hosts; exit $rc'
+        return run(["unshare", "--mount", "--propagation", "unchanged", "sh", "-c", script, "sh", CLIENT,
+                    *client_args])
 
     def test_no_hosts_entry_at_all(self):
         out = self.with_hosts_file("", "-p", str(self.srv.port), "-m", "hi", "--check")
@@ -228,6 +238,27 @@ class NcStyleArguments(ClientTestCase):
                 out = run([CLIENT, host, str(self.srv.port), "-m", "nc style", "--check"])
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertEqual(out.stdout, b"nc style\n")
+
+
+class TlsToAPortWithoutTls(ClientTestCase):
+    """--tls against a port that does not speak TLS says so, and where TLS is."""
+
+    def assert_says_no_tls(self, out, port):
+        self.assertEqual(out.returncode, 1, out.stderr)
+        err = out.stderr.decode()
+        self.assertIn(f"the server does not speak TLS on port {port}", err)
+        self.assertIn("--tls-port", err)
+
+    def test_a_plain_echo_port_that_echoes_the_client_hello(self):
+        port = self.srv.port
+        self.assert_says_no_tls(self.client("--tls", "--insecure", "-m", "hi", "--timeout", "5"), port)
+        self.assert_says_no_tls(self.client("--tls", "-m", "hi", "--timeout", "5"), port)
+
+    def test_a_server_that_answers_with_text(self):
+        fake = self.fake(PrefixingTcpServer(prefix=b"HTTP/1.1 400 Bad Request\r\n\r\n"))
+        out = run([CLIENT, "127.0.0.1", str(fake.port), "--tls", "--insecure", "-m", "hi", "--timeout", "5"],
+                  timeout=30)
+        self.assert_says_no_tls(out, fake.port)
 
 
 class MessageModeNoShutdown(ClientTestCase):
@@ -449,6 +480,17 @@ class Interactive(ClientTestCase):
                     os.write(fd, b"q\n")
                     self.assertEqual(self.wait_exit(pid), 0)
 
+    def test_a_server_that_closes_is_noticed_at_once(self):
+        # Its idle timeout closes the session while the user is not typing.
+        srv = self.server("--port", "0", "--bind", "127.0.0.1", "--tcp", "--idle-timeout", "1")
+        pid, fd = self.spawn("127.0.0.1", port=srv.port)
+        self.read_until(fd, b"> ")
+        os.write(fd, b"hi\n")
+        self.read_until(fd, b"hi\r\nhi\r\n")
+        screen = self.read_until(fd, b"the server closed the connection", seconds=10)
+        self.assertIn(f"tcp 127.0.0.1 port {srv.port}: the server closed the connection".encode(), screen)
+        self.assertEqual(self.wait_exit(pid), 1)
+
     def test_stdout_carries_only_the_replies(self):
         # `echo-client > out`: the prompt belongs on the terminal, not in the file.
         path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"echo-client-out-{os.getpid()}")
@@ -522,6 +564,22 @@ class Bench(ClientTestCase):
             self.assertGreater(report["latency_us"][key], 0)
         self.assertLessEqual(report["latency_us"]["p50"], report["latency_us"]["p99"])
         self.assertIn(b"req/s", out.stderr)  # progress lines, asked for: stderr is not a terminal
+
+    def test_udp_bench_stalled_by_the_servers_rate_limit_fails_and_names_it(self):
+        srv = self.server("--port", "0", "--bind", "127.0.0.1", "--udp")  # the default --udp-rate-limit
+        out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(srv.udp_port), "--bench", "--connections", "4",
+                   "--duration", "1.5", "--timeout", "1", "--json"], timeout=60)
+        report = json.loads(out.stdout)
+        self.assertGreater(report["lost"], 0, report)
+        self.assertEqual(out.returncode, 1, "most of the run stalled on lost datagrams, yet it exited 0")
+        err = out.stderr.decode()
+        self.assertIn(f"{report['lost']} of {report['lost'] + report['requests']} datagrams lost", err)
+        self.assertIn("--udp-rate-limit", err)
+        self.assertRegex(err, r"spent about \d+ % of the run waiting")
+        # Without the limit, the same run loses nothing and passes.
+        clean = self.client("--udp", "--bench", "--connections", "4", "--duration", "0.5", "--timeout", "1")
+        self.assertEqual(clean.returncode, 0, clean.stderr)
+        self.assertNotIn(b"datagrams lost", clean.stderr)
 
     def test_churn_opens_a_connection_per_request_from_every_source(self):
         srv = self.server("--port", "0", "--bind", "127.0.0.1", "--tcp")  # its own: its counters are checked

@@ -60,6 +60,9 @@ class DebianPackage(unittest.TestCase):
         for library in ("libboost-program-options1.81.0", "libspdlog1.10", "libprometheus-cpp-core1.0",
                         "libsystemd0"):
             self.assertIn(library, depends)  # computed by dpkg-shlibdeps
+        # man and bash completion need these, which a minimal Debian lacks.
+        recommends = sh("dpkg-deb", "--field", self.deb, "Recommends").stdout.decode()
+        self.assertEqual(recommends.strip(), "man-db, bash-completion")
 
     def test_lintian_finds_no_error_or_warning(self):
         out = sh("lintian", "--fail-on", "error,warning", self.deb)
@@ -102,13 +105,20 @@ class DebianPackage(unittest.TestCase):
         out = sh("chroot", root, "sh", "-c", "apt-get update -qq && apt-get install -f -y -qq --no-install-recommends",
                  env=env, timeout=900)
         self.assertEqual(out.returncode, 0, out.stderr.decode()[-2000:])
+        # No systemd running in a chroot: nothing started, and the install says so and what to do.
+        self.assertIn(b"systemd is not running here", out.stdout + out.stderr)
+        self.assertIn(b"run it by hand: echo-server --config /etc/echo-server/echo-server.conf", out.stdout + out.stderr)
         status = sh("chroot", root, "dpkg-query", "-W", "-f=${Status}", "echo-service").stdout
         self.assertEqual(status, b"install ok installed")
         # Enabled as Debian enables units where systemd is not running.
         self.assertTrue(os.path.islink(os.path.join(root, "etc/systemd/system/sockets.target.wants/echo-server.socket")))
 
+        # The shipped configuration names its own path, and the notice's command uses it.
+        with open(os.path.join(root, "etc/echo-server/echo-server.conf")) as f:
+            self.assertIn("--config /etc/echo-server/echo-server.conf", f.read())
         port = free_port("127.0.0.1")
-        server = subprocess.Popen(["chroot", root, "/usr/bin/echo-server", "--bind", "127.0.0.1", "--port", str(port)],
+        server = subprocess.Popen(["chroot", root, "/usr/bin/echo-server", "--config",
+                                   "/etc/echo-server/echo-server.conf", "--bind", "127.0.0.1", "--port", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             end = deadline(10)

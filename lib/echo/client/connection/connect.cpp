@@ -118,6 +118,26 @@ std::shared_ptr<ssl::context> make_client_tls_context(const tls_options& options
   return context;
 }
 
+namespace {
+
+// A handshake whose answer was not TLS at all: a plain echo port sends our
+// own ClientHello back (a handshake message a client never receives), a
+// text protocol sends something that is not a TLS record.
+bool answered_without_tls(const error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return false;
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+  case SSL_R_UNEXPECTED_MESSAGE:
+  case SSL_R_WRONG_VERSION_NUMBER:
+  case SSL_R_PACKET_LENGTH_TOO_LONG:
+  case SSL_R_HTTP_REQUEST:
+    return true;
+  default:
+    return false;
+  }
+}
+
+} // namespace
+
 asio::awaitable<client_stream> start_tls(tcp::socket socket, std::shared_ptr<ssl::context> context,
                                          const client_config& config) {
   client_stream stream(std::move(socket), std::move(context));
@@ -144,6 +164,11 @@ asio::awaitable<client_stream> start_tls(tcp::socket socket, std::shared_ptr<ssl
     ec = handshake_ec;
   }());
   if (!done) throw client_error(failure_text(config, "no TLS handshake within " + seconds_text(config.timeout)));
+  if (ec && answered_without_tls(ec))
+    throw client_error(
+        failure_text(config, "the server does not speak TLS on port " + std::to_string(config.port) +
+                                 " (it answered the TLS handshake with something else: " + tls_failure_text(tls, ec) +
+                                 "); an echo-server's TLS port is the one set with --tls-port"));
   if (ec) throw client_error(failure_text(config, tls_failure_text(tls, ec)));
   co_return stream;
 }

@@ -63,11 +63,17 @@ asio::awaitable<std::optional<std::string>> stdin_reader::read_line() {
   }
 }
 
-asio::awaitable<std::optional<std::string>> prompt_line(stdin_reader& input) {
-  std::cerr << "> " << std::flush;
+asio::awaitable<std::optional<std::string>> user_line(stdin_reader& input) {
   auto line = co_await input.read_line();
   if (line && (*line == "q" || *line == "quit")) line.reset();
   co_return line;
+}
+
+void show_prompt() { std::cerr << "> " << std::flush; }
+
+asio::awaitable<std::optional<std::string>> prompt_line(stdin_reader& input) {
+  show_prompt();
+  co_return co_await user_line(input);
 }
 
 void write_stdout(std::string_view data) {

@@ -39,6 +39,9 @@ private:
 // For a terminal: the prompt (on stderr: stdout carries only what the server
 // sent back), then the next line; nullopt at end of input, q or quit.
 boost::asio::awaitable<std::optional<std::string>> prompt_line(stdin_reader& input);
+// The two halves of prompt_line: the prompt, and the next line the user typed.
+void show_prompt();
+boost::asio::awaitable<std::optional<std::string>> user_line(stdin_reader& input);
 
 // Writes all of `data` to stdout, waiting if stdout is non-blocking and
 // full. Throws std::system_error when stdout is gone (EPIPE).
