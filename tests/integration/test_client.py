@@ -239,6 +239,51 @@ class NcStyleArguments(ClientTestCase):
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertEqual(out.stdout, b"nc style\n")
 
+    def test_host_colon_port_and_bracketed_ipv6(self):
+        port = self.srv.port
+        for word in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            with self.subTest(word=word):
+                out = run([CLIENT, word, "-m", "joined", "--check"])
+                self.assertEqual((out.returncode, out.stdout), (0, b"joined\n"), out.stderr)
+        out = run([CLIENT, "[::1]", str(port), "-m", "brackets", "--check"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        out = run([CLIENT, "::1", "-p", str(port), "-m", "bare v6", "--check"])  # no port in it: all colons are the address's
+        self.assertEqual(out.returncode, 0, out.stderr)
+        out = run([CLIENT, f"127.0.0.1:{port}", str(port), "-m", "x"])
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"the port is given twice", out.stderr)
+
+    def test_u_w_and_z_as_nc_has_them(self):
+        port = str(self.srv.port)
+        out = run([CLIENT, "-u", "127.0.0.1", port, "-w", "2", "-m", "over udp", "--check"])
+        self.assertEqual((out.returncode, out.stdout), (0, b"over udp\n"), out.stderr)
+        # -z: the port answers, nothing printed; over UDP, an empty datagram's echo is the answer.
+        for proto in ([], ["-u"]):
+            with self.subTest(proto=proto):
+                out = run([CLIENT, *proto, "-z", "127.0.0.1", port])
+                self.assertEqual((out.returncode, out.stdout, out.stderr), (0, b"", b""))
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        dead = str(closed.getsockname()[1])  # bound, not listening: refused
+        self.addCleanup(closed.close)
+        out = run([CLIENT, "-z", "127.0.0.1", dead, "-w", "2"])
+        self.assertEqual((out.returncode, out.stdout), (1, b""), out.stderr)
+        started = time.monotonic()
+        out = run([CLIENT, "-u", "-z", "127.0.0.1", dead, "-w", "0.5"])
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertLess(time.monotonic() - started, 10 * SLOW)  # -w bounds the wait
+
+    def test_nc_options_that_mean_something_else_say_what_to_use(self):
+        for args, words in ((["-l", "9001"], b"to listen, run echo-server"),
+                            (["-N", "127.0.0.1"], b"--no-shutdown"),
+                            (["-q", "1", "127.0.0.1"], b"-w/--timeout"),
+                            (["-p", "5000", "127.0.0.1", "9001"], b"-p is the server's port here")):
+            with self.subTest(args=args):
+                out = run([CLIENT, *args, "-m", "x"])
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(words, out.stderr)
+                self.assertEqual(out.stderr.count(b"\n"), 2, out.stderr)  # the error, and "Try 'echo-client --help'"
+
 
 class TlsToAPortWithoutTls(ClientTestCase):
     """--tls against a port that does not speak TLS says so, and where TLS is."""

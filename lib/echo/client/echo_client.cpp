@@ -18,6 +18,7 @@ namespace {
 asio::awaitable<int> run_mode(const client_config& config, spdlog::logger& log) {
   if (!config.merge.empty()) co_return co_await merge_mode(config);
   if (config.bench) co_return co_await run_load_generator(config, log);
+  if (config.probe) co_return co_await probe_mode(config, log);
   if (config.message) co_return co_await message_mode(config, log);
   if (stdin_is_terminal()) co_return co_await interactive_mode(config, log);
   co_return co_await pipe_mode(config, log);

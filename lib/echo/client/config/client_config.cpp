@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <optional>
 #include <sstream>
+#include <utility>
 
 namespace po = boost::program_options;
 
@@ -23,14 +25,17 @@ po::options_description make_options() {
   // clang-format off
   general.add_options()
     ("tcp", po::bool_switch(), "use TCP (the default)")
-    ("udp", po::bool_switch(), "use UDP")
+    ("udp,u", po::bool_switch(), "use UDP")
     ("port,p", po::value<std::int64_t>()->value_name("N")->default_value(9001), "server port")
     ("message,m", po::value<std::string>()->value_name("TEXT"), "send TEXT, print the reply, exit")
     ("check", po::bool_switch(), "with -m: exit 1 unless the reply equals TEXT (a health probe)")
+    ("probe,z", po::bool_switch(),
+     "only check that the port answers, printing nothing, as nc -z: TCP connects (and with --tls shakes "
+     "hands), UDP needs the echo of an empty datagram; exit 0 when it answers")
     ("no-shutdown", po::bool_switch(),
      "with -m or a pipe over TCP: do not half-close after sending; end once the echo is complete (for servers "
      "that close on a half-close without answering)")
-    ("timeout", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
+    ("timeout,w", po::value<double>()->value_name("S")->default_value(5, "5"), "connect and reply timeout, seconds")
     ("merge", po::value<std::vector<std::string>>()->multitoken()->value_name("FILE..."),
      "merge --bench --json reports of several load generators into one (exact sums, percentiles of all samples)")
     ("proxy-header", po::value<std::string>()->value_name("v1|v2"),
@@ -85,7 +90,7 @@ std::string help_text(const po::options_description& opts) {
   out << "Usage: echo-client [--tcp | --udp] [HOST [PORT]] [-p N] [options]\n\n"
          "Talks to an echo server (RFC 862). HOST defaults to localhost (127.0.0.1 and ::1,\n"
          "without asking a resolver); every address it resolves to is tried in turn.\n"
-         "PORT, as nc takes it, or -p. Modes:\n"
+         "PORT, as nc takes it, or -p; HOST:PORT and [IPV6]:PORT work too. Modes:\n"
          "  interactive  stdin is a terminal: type lines, see replies; q, quit or EOF leaves\n"
          "  pipe         stdin is not a terminal: TCP copies stdin to the server and the\n"
          "               echo to stdout (like nc); UDP sends each line as a datagram\n"
@@ -143,12 +148,32 @@ std::string report_file_path(const po::variables_map& vm) {
   return path;
 }
 
+// HOST, HOST:PORT, [V6] or [V6]:PORT as one word; an IPv6 address without
+// brackets (two colons or more) is a HOST alone.
+std::pair<std::string, std::optional<std::string>> split_host_port(const std::string& word) {
+  if (word.starts_with('[')) {
+    const auto close = word.find(']');
+    if (close == std::string::npos) throw usage_error("invalid value for HOST: '" + word + "' (no closing ']')");
+    const auto rest = word.substr(close + 1);
+    if (rest.empty()) return {word.substr(1, close - 1), std::nullopt};
+    if (rest.front() != ':')
+      throw usage_error("invalid value for HOST: '" + word + "' (expected [ADDRESS] or [ADDRESS]:PORT)");
+    return {word.substr(1, close - 1), rest.substr(1)};
+  }
+  const auto colon = word.find(':');
+  if (colon == std::string::npos || word.find(':', colon + 1) != std::string::npos) return {word, std::nullopt};
+  return {word.substr(0, colon), word.substr(colon + 1)};
+}
+
 } // namespace
 
 client_command parse_client_config(const std::vector<std::string>& args) {
   const auto opts = make_options();
   po::options_description all;
   all.add(opts).add_options()("host", po::value<std::vector<std::string>>());
+  // nc's options that mean something else here, or nothing: known, so that
+  // their error can say what to use instead.
+  all.add_options()(",l", po::bool_switch())(",N", po::bool_switch())(",q", po::value<std::string>());
   po::positional_options_description positional;
   positional.add("host", -1);
 
@@ -162,6 +187,16 @@ client_command parse_client_config(const std::vector<std::string>& args) {
   if (vm.count("help")) return {client_command::action::help, {}, help_text(opts)};
   if (vm.count("version")) return {client_command::action::version, {}, version_text("echo-client")};
 
+  if (vm["-l"].as<bool>())
+    throw usage_error("-l: echo-client only connects (nc's -l listens); to listen, run echo-server");
+  if (vm["-N"].as<bool>())
+    throw usage_error("-N: echo-client already shuts down its sending side at the end of input, as nc -N does "
+                      "(--no-shutdown turns that off); leave -N out");
+  if (vm.count("-q"))
+    throw usage_error("-q " + vm["-q"].as<std::string>() +
+                      ": echo-client ends by itself once the echo is complete (nc's -q waits after the end of "
+                      "input); bound every wait with -w/--timeout S");
+
   client_config config;
   if (vm["tcp"].as<bool>() && vm["udp"].as<bool>()) throw usage_error("--tcp and --udp exclude each other");
   config.protocol = vm["udp"].as<bool>() ? transport::udp : transport::tcp;
@@ -170,15 +205,23 @@ client_command parse_client_config(const std::vector<std::string>& args) {
     // HOST, or HOST PORT as nc takes them.
     const auto& words = vm["host"].as<std::vector<std::string>>();
     if (words.size() > 2) throw usage_error("unexpected argument '" + words[2] + "' (expected [HOST [PORT]])");
-    config.host = words.front();
+    const auto [host, port_word] = split_host_port(words.front());
+    config.host = host;
     if (config.host.empty()) throw usage_error("invalid value for HOST: '' (expected a name or address)");
-    if (words.size() == 2) {
-      if (!vm["port"].defaulted()) throw usage_error("the port is given twice: as PORT '" + words[1] + "' and -p");
-      config.port = parse_port_word(words[1]);
+    if (port_word && words.size() == 2)
+      throw usage_error("the port is given twice: in '" + words.front() + "' and as PORT '" + words[1] + "'");
+    const auto port = port_word ? port_word : words.size() == 2 ? std::optional(words[1]) : std::nullopt;
+    if (port) {
+      if (!vm["port"].defaulted())
+        throw usage_error("the port is given twice: as '" + *port +
+                          "' and with -p (-p is the server's port here, not nc's source port)");
+      config.port = parse_port_word(*port);
     }
   }
   if (vm.count("message")) config.message = vm["message"].as<std::string>();
   config.check = vm["check"].as<bool>();
+  config.probe = vm["probe"].as<bool>();
+  if (config.probe && config.message) throw usage_error("-z and -m/--message exclude each other");
   config.half_close = !vm["no-shutdown"].as<bool>();
   if (config.check && !config.message) throw usage_error("--check needs -m/--message TEXT");
   config.timeout = options::seconds(vm, "timeout", 0.001);

@@ -43,6 +43,7 @@ struct client_config {
   std::uint16_t port = 9001;
   std::optional<std::string> message; // -m
   bool check = false;
+  bool probe = false;     // -z: only whether the port answers
   bool half_close = true; // -m over TCP: shut down our sending side after the message
   std::chrono::milliseconds timeout{5000};
   std::optional<bench_config> bench;

@@ -78,6 +78,22 @@ asio::awaitable<std::string> tcp_message(const client_config& config, spdlog::lo
 
 } // namespace
 
+asio::awaitable<int> probe_mode(const client_config& config, spdlog::logger& log) {
+  if (config.protocol == transport::tcp) {
+    // The connection (and over TLS its handshake) is the answer.
+    auto stream = co_await connect_stream(config, log);
+    co_await finished_within(config.timeout, stream.finish());
+  } else {
+    // UDP has no connection: the echo of an empty datagram is the answer.
+    udp_exchanger udp(co_await resolve_udp(config), config);
+    const auto reply = co_await udp.exchange("");
+    if (!reply.empty())
+      throw client_error(failure_text(config, "the reply to an empty datagram has " + std::to_string(reply.size()) +
+                                                  " bytes: not an echo"));
+  }
+  co_return 0;
+}
+
 asio::awaitable<int> message_mode(const client_config& config, spdlog::logger& log) {
   std::string reply;
   if (config.protocol == transport::tcp) {
