@@ -57,6 +57,23 @@ def log(*parts):
     print(*parts, file=sys.stderr, flush=True)
 
 
+def free_port():
+    """A loopback TCP port free a moment ago, for a server told which port to use."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_results(out, stem, result, table):
+    """`result` as OUT/STEM.json and the markdown `table` as OUT/STEM.md; prints the table."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{stem}.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    with open(os.path.join(out, f"{stem}.md"), "w") as f:
+        f.write(table)
+    print(table)
+
+
 def sh(args, **kwargs):
     return subprocess.run(args, check=True, **kwargs)
 

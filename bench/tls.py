@@ -21,9 +21,7 @@ bench/run.py).
 """
 
 import argparse
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,12 +38,6 @@ SCENARIOS = [
     {"name": "streaming 10 conns 64 KiB", "key": "stream", "unit": "MB/s",
      "args": ["--connections", "10", "--size", "65536", "--pipeline", "4"]},
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_certificate(workdir):
@@ -87,7 +79,7 @@ def main():
             for tls in (False, True) if run_index % 2 == 0 else (True, False):
                 # The same server for both: plain TCP on the port it reports,
                 # TLS on one chosen free a moment ago.
-                tls_port = free_port()
+                tls_port = bench.free_port()
                 server = bench.Server([echo_server, "--bind", "127.0.0.1", "--port", "0", "--tcp",
                                        "--max-connections", "0", "--idle-timeout", "0", "--log-level", "info",
                                        "--tls-port", str(tls_port), "--tls-cert", cert, "--tls-key", key])
@@ -113,13 +105,8 @@ def main():
         median[scenario["key"]] = {"plain": plain, "tls": tls, "ratio": tls / plain}
         lines.append(f"| {scenario['name']} | {plain:,.0f} {scenario['unit']} | {tls:,.0f} {scenario['unit']} "
                      f"| {tls / plain:.2f} | {cpu} |")
-    text = "\n".join(lines) + "\n"
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "tls-latest.json"), "w") as f:
-        json.dump({"runs": args.runs, "duration_s": args.duration, "median": median, "raw": rows}, f, indent=1)
-    with open(os.path.join(args.out, "tls-latest.md"), "w") as f:
-        f.write(text)
-    print(text)
+    bench.write_results(args.out, "tls-latest", {"runs": args.runs, "duration_s": args.duration, "median": median,
+                                                 "raw": rows}, "\n".join(lines) + "\n")
     return 0
 
 

@@ -237,3 +237,23 @@ class PrefixingUdpServer(_Base):
                 self.sock.sendto(self.prefix + data, peer)
             except OSError:
                 return
+
+
+class DroppingUdpServer(_Base):
+    """Echoes every datagram but every `nth` (the 5th, 10th, ...), which it
+    swallows, as a lossy network would."""
+
+    def __init__(self, nth=5, host="127.0.0.1"):
+        super().__init__(socket.SOCK_DGRAM, host)
+        self.nth, self.received = nth, 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65536)
+                self.received += 1
+                if self.received % self.nth:
+                    self.sock.sendto(data, peer)
+            except OSError:
+                return

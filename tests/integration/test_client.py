@@ -17,7 +17,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from echo_harness import CLIENT, SLOW, EchoTestCase, closed_port, counters, deadline, needs_root, run  # noqa: E402
 from fake_servers import (CloseOnHalfCloseServer, CorruptingTcpServer, DoublingTcpServer, DrippingTcpServer,  # noqa: E402
-                          FloodingTcpServer, FullBacklogServer, LateUdpServer, PrefixingTcpServer,
+                          DroppingUdpServer, FloodingTcpServer, FullBacklogServer, LateUdpServer, PrefixingTcpServer,
                           PrefixingUdpServer, ResettingTcpServer, SilentTcpServer, SilentUdpSocket,
                           StallingTcpServer, SwallowingTcpServer)
 
@@ -143,6 +143,22 @@ class PipeMode(ClientTestCase):
         out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(silent.port), "--timeout", "0.3"], input=b"a\nb\n")
         self.assertEqual(out.returncode, 1)
         self.assertEqual(out.stderr.count(b"no reply within"), 2)
+
+    def test_udp_pipe_lost_replies_cost_one_timeout_not_one_each(self):
+        # Every 5th datagram is swallowed: 10 of 50 lines get no reply. The
+        # lines go on meanwhile, so the losses cost about one timeout in all
+        # (before: one each, 10 s).
+        lossy = self.fake(DroppingUdpServer(nth=5))
+        lines = [b"line %d" % i for i in range(50)]
+        started = time.monotonic()
+        out = run([CLIENT, "--udp", "127.0.0.1", "-p", str(lossy.port), "--timeout", "1"],
+                  input=b"\n".join(lines) + b"\n")
+        elapsed = time.monotonic() - started
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertEqual(out.stderr.count(b"no reply within"), 10, out.stderr)
+        answered = [line for i, line in enumerate(lines) if (i + 1) % 5]
+        self.assertEqual(out.stdout, b"".join(line + b"\n" for line in answered))
+        self.assertLess(elapsed, 3.0 * SLOW, f"{elapsed:.1f} s")
 
     def test_tcp_silent_server_reported_after_input_ends(self):
         silent = self.fake(SilentTcpServer())

@@ -92,7 +92,7 @@ class Accepted(ProxyTestCase):
                 if client:
                     srv.wait_log(r"session opened: peer %s via 127\.0\.0\.1:\d+ \(PROXY v" % client.replace("[", r"\[")
                                  .replace("]", r"\]").replace(".", r"\."))
-        srv.wait_log(r"authority echo\.example unique-id 0102")
+        srv.wait_log(r"authority 'echo\.example' unique-id 0102")
         # Data in the same segment as the header is echoed, the header is not.
         self.assertEqual(self.exchange(srv.port, b"PROXY UNKNOWN\r\nsame segment"), b"same segment")
         samples = scrape(address)
@@ -139,6 +139,22 @@ class Rejected(ProxyTestCase):
                 self.assertLess(time.monotonic() - started, 2 * SLOW)  # at once, not after the 5 s
         self.assertEqual(self.rejected(address, "proxy_protocol"), len(bad))
         self.assertEqual(tcp_echo(srv.port, b"PROXY UNKNOWN\r\nothers fine"), b"others fine")
+
+    def test_the_verdict_does_not_depend_on_how_the_header_is_split(self):
+        # A bare LF or CR inside a v1 line: refused whole and a byte at a time
+        # alike (before, the first was accepted in one segment and refused a
+        # byte at a time). A LF after the CRLF is data, both ways.
+        srv, address = self.proxy_server()
+        for header in (b"PROXY UNKNOWN x\nfoo\r\n", b"PROXY UNKNOWN x\rfoo\r\n"):
+            for pieces in (False, True):
+                with self.subTest(header=header, pieces=pieces):
+                    self.assertEqual(self.exchange(srv.port, header, b"never echoed", pieces=pieces), b"")
+        self.assertEqual(self.rejected(address, "proxy_protocol"), 4)
+        for pieces in (False, True):
+            with self.subTest(pieces=pieces):
+                self.assertEqual(self.exchange(srv.port, b"PROXY UNKNOWN x\r\n", b"foo\nbar", pieces=pieces),
+                                 b"foo\nbar")
+        self.assertEqual(self.rejected(address, "proxy_protocol"), 4)
 
     def test_half_a_header_then_nothing_is_closed_after_5_s(self):
         srv, address = self.proxy_server()

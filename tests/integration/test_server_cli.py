@@ -10,7 +10,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from echo_harness import (SERVER, EchoTestCase, deadline, json_lines, run, tcp_echo,  # noqa: E402
+from echo_harness import (CLIENT, SERVER, EchoTestCase, deadline, json_lines, run, tcp_echo,  # noqa: E402
                           udp_echo)
 
 
@@ -43,7 +43,25 @@ class UsageErrors(unittest.TestCase):
 
     def test_positional_arguments(self):
         # nc habits: this must not listen on every interface on port 9001.
-        self.assert_usage_error(["--tcp", "127.0.0.1", "19020"], "unexpected argument")
+        self.assert_usage_error(["--tcp", "127.0.0.1", "19020"], "unexpected argument '127.0.0.1'")
+        self.assert_usage_error(["stray"], "unexpected argument 'stray'")
+
+    def test_positional_arguments_of_the_client_are_named_too(self):
+        result = run([CLIENT, "127.0.0.1", "9001", "stray"])
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn(b"unexpected argument 'stray'", result.stderr)
+
+    def test_bind_to_a_multicast_or_broadcast_address(self):
+        # Before: a TCP listener nobody can reach, and no error.
+        for address in ("255.255.255.255", "224.0.0.1", "ff02::1"):
+            with self.subTest(address=address):
+                self.assert_usage_error(["--bind", address, "--port", "0"], f"invalid value for --bind: '{address}'")
+        self.assert_usage_error(["--port", "0"], "invalid value for ECHO_SERVER_BIND: '239.1.2.3'",
+                                env={"ECHO_SERVER_BIND": "239.1.2.3"})
+
+    def test_bind_to_an_interface_that_does_not_exist_names_it(self):
+        # Before: "cannot listen (TCP) on [fe80::1]:0: Invalid argument", exit 1.
+        self.assert_usage_error(["--bind", "fe80::1%nosuchif", "--port", "0"], "fe80::1%nosuchif", "'nosuchif'")
 
     def test_config_that_is_not_a_regular_file(self):
         self.assert_usage_error(["-c", tempfile.gettempdir()], "not a regular file")

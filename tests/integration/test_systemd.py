@@ -4,6 +4,7 @@ once, IPv4 and IPv6), a descriptor of the wrong kind, and sd_notify
 readiness to a notification socket the test owns."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -84,6 +85,79 @@ class SocketActivation(EchoTestCase):
         self.assertEqual(srv.wait_exit(), 1)
         self.assertTrue(any("inherited descriptor 3 (name 'odd'): not a listening TCP socket or a UDP socket" in line
                             for line in srv.lines), srv.lines)
+
+
+# Passes one descriptor as systemd would (LISTEN_FDS=1, LISTEN_PID its own
+# pid, which exec keeps) and execs the server: a socket systemd itself
+# never passes, or no descriptor at all.
+LAUNCHER = r"""
+import os, socket, sys
+kind, server, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = None
+if kind == "unbound-udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+elif kind == "connected-udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.connect(("127.0.0.1", 9))
+elif kind == "listening-unix":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0echo-server-test-%d" % os.getpid())  # abstract: no file to clean up
+    s.listen()
+elif kind == "bound-udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+if s is not None:
+    if s.fileno() != 3:
+        os.dup2(s.fileno(), 3)  # the copy is inheritable
+    os.set_inheritable(3, True)
+else:
+    try:
+        os.close(3)
+    except OSError:
+        pass
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES=kind)
+os.execv(server, [server] + args)
+"""
+
+
+class PassedDescriptors(EchoTestCase):
+    def launch(self, kind, *args):
+        srv = Server(*args, wait_listening=False, wrapper=(sys.executable, "-c", LAUNCHER, kind, SERVER))
+        self.addCleanup(srv.close)
+        return srv
+
+    def assert_refused(self, kind, reason):
+        srv = self.launch(kind)
+        self.assertEqual(srv.wait_exit(), 1, srv.lines)
+        self.assertTrue(any(f"inherited descriptor 3 (name '{kind}'): {reason}" in line for line in srv.lines),
+                        srv.lines)
+        self.assertFalse(any("listening udp" in line for line in srv.lines), srv.lines)
+
+    def test_an_unbound_udp_socket_is_refused(self):
+        # Before: served as 0.0.0.0:0.
+        self.assert_refused("unbound-udp", "a UDP socket bound to no port, which would be served as 0.0.0.0:0")
+
+    def test_a_connected_udp_socket_is_refused(self):
+        # Before: served, answering its one peer only.
+        self.assert_refused("connected-udp", "a connected UDP socket, which would answer 127.0.0.1:9 alone")
+
+    def test_a_closed_descriptor_names_the_real_error(self):
+        # Before: "Invalid argument".
+        srv = self.launch("closed")
+        self.assertEqual(srv.wait_exit(), 1, srv.lines)
+        self.assertTrue(any("descriptor 3" in line and "Bad file descriptor" in line for line in srv.lines), srv.lines)
+        self.assertFalse(any("Invalid argument" in line for line in srv.lines), srv.lines)
+
+    def test_a_unix_socket_is_refused_as_not_inet(self):
+        self.assert_refused("listening-unix", "not a listening TCP socket or a UDP socket (IPv4 or IPv6)")
+
+    def test_a_bound_udp_socket_is_served(self):
+        srv = self.launch("bound-udp", "--udp-rate-limit", "0")
+        line = srv.wait_log(r"listening udp 127\.0\.0\.1:\d+ \(from systemd\)")
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        self.assertEqual(udp_echo(port, b"passed in"), b"passed in")
+        self.assertEqual(srv.stop(), 0)
 
 
 class Notify(EchoTestCase):

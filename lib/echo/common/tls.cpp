@@ -24,9 +24,8 @@ asio::awaitable<error_code> send_close_notify(tls_stream& stream) {
   co_return ec;
 }
 
-std::string tls_failure_text(const tls_stream& stream, const error_code& ec) {
-  SSL* ssl = const_cast<tls_stream&>(stream).native_handle();
-  const auto verified = SSL_get_verify_result(ssl);
+std::string tls_failure_text(const SSL* ssl, const error_code& ec) {
+  const auto verified = ssl == nullptr ? X509_V_OK : SSL_get_verify_result(ssl);
   if (verified != X509_V_OK)
     return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verified);
   if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
@@ -35,13 +34,11 @@ std::string tls_failure_text(const tls_stream& stream, const error_code& ec) {
   return ec.message();
 }
 
-std::string tls_parameters(const tls_stream& stream) {
-  SSL* ssl = const_cast<tls_stream&>(stream).native_handle();
+std::string tls_parameters(const SSL* ssl) {
   return std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
 }
 
-std::string peer_certificate_subject(const tls_stream& stream) {
-  SSL* ssl = const_cast<tls_stream&>(stream).native_handle();
+std::string peer_certificate_subject(const SSL* ssl) {
   const std::unique_ptr<X509, decltype(&X509_free)> certificate(SSL_get1_peer_certificate(ssl), X509_free);
   if (!certificate) return {};
   char* text = X509_NAME_oneline(X509_get_subject_name(certificate.get()), nullptr, 0);

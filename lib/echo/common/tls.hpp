@@ -27,13 +27,21 @@ asio::awaitable<error_code> send_close_notify(tls_stream& stream);
 
 // Why a handshake or a TLS read failed, in one line: OpenSSL's reason, and
 // for a certificate that failed verification, what was wrong with it.
-std::string tls_failure_text(const tls_stream& stream, const error_code& ec);
+// `ssl` may be null (the server makes none until the client's first byte).
+std::string tls_failure_text(const SSL* ssl, const error_code& ec);
+inline std::string tls_failure_text(const tls_stream& stream, const error_code& ec) {
+  return tls_failure_text(const_cast<tls_stream&>(stream).native_handle(), ec);
+}
 
 // "TLSv1.3 TLS_AES_256_GCM_SHA384": what a finished handshake agreed on.
-std::string tls_parameters(const tls_stream& stream);
+std::string tls_parameters(const SSL* ssl);
+inline std::string tls_parameters(const tls_stream& stream) {
+  return tls_parameters(const_cast<tls_stream&>(stream).native_handle());
+}
 
-// The subject of the peer's certificate ("CN=client"), or "" without one.
-std::string peer_certificate_subject(const tls_stream& stream);
+// The subject of the peer's certificate ("/CN=client"), or "" without one.
+// The peer chose it: log it through log_safe().
+std::string peer_certificate_subject(const SSL* ssl);
 
 // Applies what both sides require of every TLS context: TLS 1.2 or newer,
 // no compression.

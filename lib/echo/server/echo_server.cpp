@@ -17,6 +17,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <malloc.h>
+
 #include <algorithm>
 
 namespace echo {
@@ -28,6 +30,18 @@ std::chrono::milliseconds idle_sweep_period(std::chrono::milliseconds idle_timeo
   return std::clamp(idle_timeout / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
 }
 
+// glibc keeps freed heap memory for reuse and returns to the system only
+// what sits at the top of the heap, so memory that thousands of sessions
+// held stays resident after they close, spread between longer-lived blocks.
+// Once this many sessions have closed since the most open at once, the
+// server asks glibc to return every free page (malloc_trim: one pass over
+// the free lists, a few milliseconds for hundreds of MiB) when no session
+// has ended for `trim_quiet`: one trim after a mass close, not several
+// during it. Under steady churn it trims after `trim_most_waits` anyway.
+constexpr std::uint64_t trim_after_closes = 1000;
+constexpr std::chrono::seconds trim_quiet{1};
+constexpr int trim_most_waits = 10;
+
 } // namespace
 
 echo_server::echo_server(asio::io_context& io, server_config config, std::shared_ptr<spdlog::logger> log)
@@ -38,7 +52,7 @@ echo_server::echo_server(asio::io_context& io, server_config config, std::shared
       admission_(
           tcp_admission_settings{config_.max_connections, config_.max_connections_per_source, config_.proxy_trusted},
           [this] { return stats_.sessions_open(); }),
-      idle_sweep_timer_(control_), stats_timer_(control_), shutdown_timer_(control_) {}
+      idle_sweep_timer_(control_), stats_timer_(control_), shutdown_timer_(control_), trim_timer_(control_) {}
 
 echo_server::~echo_server() = default;
 
@@ -73,10 +87,11 @@ void echo_server::start(const std::vector<inherited_socket>& inherited) {
   for (auto& socket : sockets.udp) {
     const auto endpoint = socket.local_endpoint();
     if (!udp_endpoint_) udp_endpoint_ = endpoint;
-    auto& udp = udp_endpoints_.emplace_back(std::make_unique<class udp_endpoint>(
-        std::move(socket),
-        udp_admission_settings{config_.max_datagram, config_.udp_blocked_ports, config_.udp_rate_limit}, stats_,
-        *log_));
+    auto& udp = udp_endpoints_.emplace_back(
+        std::make_unique<class udp_endpoint>(std::move(socket),
+                                             udp_admission_settings{config_.max_datagram, config_.udp_blocked_ports,
+                                                                    config_.udp_rate_limit, config_.udp_loop_damping},
+                                             stats_, *log_));
     log_->info("listening udp {}{}", endpoint, inherited.empty() ? "" : " (from systemd)");
     asio::co_spawn(control_, udp->run(),
                    [this](const std::exception_ptr& failure) { log_failure(*log_, "udp endpoint", failure); });
@@ -152,6 +167,34 @@ void echo_server::schedule_idle_sweep() {
   });
 }
 
+// On the control executor after each session's end. The most sessions open
+// at once is seen here too: the first end after it sees one fewer.
+void echo_server::return_freed_memory() {
+  const auto open = stats_.sessions_open();
+  if (open >= sessions_peak_) {
+    sessions_peak_ = open;
+    return;
+  }
+  if (trim_pending_ || sessions_peak_ - open < trim_after_closes || finished_) return;
+  trim_pending_ = true;
+  trim_when_quiet(stats_.get("sessions_closed"), 1);
+}
+
+void echo_server::trim_when_quiet(std::uint64_t closed_before, int waits) {
+  trim_timer_.expires_after(trim_quiet);
+  trim_timer_.async_wait([this, closed_before, waits](const error_code& ec) {
+    if (ec || finished_) return; // cancelled: the server is finishing
+    const auto closed = stats_.get("sessions_closed");
+    if (closed != closed_before && waits < trim_most_waits) {
+      trim_when_quiet(closed, waits + 1);
+      return;
+    }
+    trim_pending_ = false;
+    ::malloc_trim(0);
+    sessions_peak_ = stats_.sessions_open();
+  });
+}
+
 void echo_server::schedule_stats() {
   if (config_.stats_interval.count() == 0 || stopping_) return;
   stats_timer_.expires_after(config_.stats_interval);
@@ -190,6 +233,7 @@ void echo_server::begin_shutdown() {
 
 void echo_server::on_session_end() {
   asio::post(control_, [this] {
+    return_freed_memory();
     if (stopping_ && stats_.sessions_open() == 0) finish();
   });
 }
@@ -199,6 +243,7 @@ void echo_server::finish() {
   finished_ = true;
   idle_sweep_timer_.cancel();
   shutdown_timer_.cancel();
+  trim_timer_.cancel();
   log_->info("stopped: {}", describe(stats_));
   if (metrics_) metrics_->close(); // it kept answering (/readyz 503) while sessions drained
   for (const auto& handler : on_finished_) handler();

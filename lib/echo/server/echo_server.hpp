@@ -14,6 +14,7 @@
 #include <spdlog/logger.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -71,6 +72,8 @@ private:
   void on_session_end();
   void finish();
   void schedule_idle_sweep();
+  void return_freed_memory();
+  void trim_when_quiet(std::uint64_t closed_before, int waits);
   void schedule_stats();
   void start_metrics(boost::asio::ip::tcp::acceptor acceptor);
   void start_listener(boost::asio::ip::tcp::acceptor acceptor, const char* kind, const std::string& origin,
@@ -102,7 +105,10 @@ private:
   boost::asio::steady_timer idle_sweep_timer_;
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer shutdown_timer_;
+  boost::asio::steady_timer trim_timer_; // return_freed_memory(): one trim after a mass close
   std::vector<std::function<void()>> on_finished_;
+  std::uint64_t sessions_peak_ = 0; // most sessions open at once since the heap was last trimmed
+  bool trim_pending_ = false;
   bool stopping_ = false;
   bool finished_ = false;
 };

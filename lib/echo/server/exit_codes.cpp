@@ -13,6 +13,8 @@ server_failure describe_failure(const std::exception_ptr& failure) {
     return {exit_usage_error, e.what()};
   } catch (const std::system_error& e) { // binding, systemd's sockets: the message names the address
     return {exit_runtime_failure, e.what()};
+  } catch (const runtime_failure& e) {
+    return {exit_runtime_failure, e.what()};
   } catch (const std::exception& e) {
     return {exit_runtime_failure, std::string("fatal: ") + e.what()};
   } catch (...) {

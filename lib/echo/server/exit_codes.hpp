@@ -1,6 +1,7 @@
 #pragma once
 
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 namespace echo {
@@ -16,6 +17,12 @@ namespace echo {
 inline constexpr int exit_clean_stop = 0;
 inline constexpr int exit_runtime_failure = 1;
 inline constexpr int exit_usage_error = 2;
+
+// A runtime failure that no failing call explains (a socket systemd passed
+// that works but cannot be served as meant): exit 1, the message as it is.
+struct runtime_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct server_failure {
   int exit_code = exit_runtime_failure;

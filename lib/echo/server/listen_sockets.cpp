@@ -1,6 +1,7 @@
 #include "echo/server/listen_sockets.hpp"
 
 #include "echo/common/asio.hpp"
+#include "echo/server/metrics/metrics_http.hpp"
 #include "echo/server/sockets/listener_options.hpp"
 
 #include <sys/socket.h>
@@ -124,6 +125,16 @@ tcp::acceptor open_metrics_acceptor(asio::io_context& io, const http_address& wh
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) {
+    // Before listen(), so that every metrics connection has small kernel
+    // buffers from its first segment: a client that never reads cannot
+    // make the kernel hold megabytes of answers for it.
+    try {
+      set_buffer_sizes(acceptor, metrics_http::send_buffer_bytes, metrics_http::receive_buffer_bytes);
+    } catch (const boost::system::system_error& e) {
+      ec = e.code();
+    }
+  }
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail_bind("listen (metrics) on", address, where.port, ec);
   return acceptor;

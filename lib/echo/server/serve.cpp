@@ -122,13 +122,17 @@ int serve(const server_config& config, std::shared_ptr<spdlog::logger> log) {
   // Writes to a vanished peer must fail with EPIPE, never kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 
+  // The sockets systemd passed are checked before anything here opens a
+  // descriptor: a passed descriptor that is closed must still be found
+  // closed, not reused by the io_context's own.
+  const auto inherited = take_inherited_sockets(); // throws: the caller maps it (exit_codes.hpp)
   asio::io_context io(static_cast<int>(config.threads));
   echo_server server(io, config, log);
   // Before start(): a signal sent once the `listening` lines are out must
   // find its handler in place.
   const server_signals signals(io, server, *log);
   systemd_status status(io, server);
-  server.start(take_inherited_sockets()); // throws: the caller maps it (exit_codes.hpp)
+  server.start(inherited);
   status.ready();
 
   std::vector<std::jthread> extra_threads;

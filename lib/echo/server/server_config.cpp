@@ -55,6 +55,8 @@ po::options_description make_options() {
      "drop datagrams from these source ports (ports and ranges); empty = none")
     ("udp-rate-limit", po::value<std::int64_t>()->value_name("N")->default_value(1000),
      "datagrams per second echoed to one source address; 0 = off")
+    ("udp-loop-damping", po::value<std::string>()->value_name("on|off")->default_value("on"),
+     "stop echo loops with another UDP service: a peer that sends our echo back at once, again and again")
     ("reuse-port", po::bool_switch(), "set SO_REUSEPORT so several processes can share the port")
     ("proxy-protocol", po::bool_switch(),
      "every TCP connection starts with a PROXY protocol v1 or v2 header (from a load balancer)")
@@ -182,6 +184,32 @@ void store(const po::parsed_options& parsed, po::variables_map& vm, const option
   }
 }
 
+// --bind: an address of this host to listen on. A multicast or broadcast
+// address would give a TCP listener nobody can reach, without an error; an
+// interface that does not exist (fe80::1%nosuchif) would lose its name and
+// fail as "Invalid argument" when binding.
+std::string check_bind_address(const std::string& text) {
+  const auto bad = [&text](const std::string& why) { return std::invalid_argument("'" + text + "' (" + why + ")"); };
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(text, ec);
+  if (ec) throw bad("expected an IPv4 or IPv6 address");
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6());
+  if (address.is_multicast()) throw bad("a multicast address; expected an address of this host");
+  if (address.is_v4() && address.to_v4() == boost::asio::ip::address_v4::broadcast())
+    throw bad("the broadcast address; expected an address of this host");
+  const auto percent = text.find('%');
+  if (percent != std::string::npos && address.is_v6() && address.to_v6().scope_id() == 0)
+    throw bad("no network interface named '" + text.substr(percent + 1) + "'");
+  return text;
+}
+
+bool parse_on_off(std::string_view text) {
+  if (text == "on") return true;
+  if (text == "off") return false;
+  throw std::invalid_argument("'" + std::string(text) + "' (expected on or off)");
+}
+
 void read_tls_options(const po::variables_map& vm, const options::origins* known, server_config& config) {
   if (vm.count("tls-port")) config.tls_port = options::integer<std::uint16_t>(vm, "tls-port", 0, 65535, known);
   // (Their contents are checked when the server starts.)
@@ -207,14 +235,7 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
   const bool udp = vm["udp"].as<bool>();
   config.tcp = tcp || !udp;
   config.udp = udp || !tcp;
-  if (vm.count("bind")) {
-    config.bind_address = vm["bind"].as<std::string>();
-    boost::system::error_code ec;
-    boost::asio::ip::make_address(config.bind_address, ec);
-    if (ec)
-      throw usage_error("invalid value for " + options::origin(known, "bind") + ": '" + config.bind_address +
-                        "' (expected an IPv4 or IPv6 address)");
-  }
+  if (vm.count("bind")) config.bind_address = options::parsed(vm, "bind", check_bind_address, known);
   config.port = options::integer<std::uint16_t>(vm, "port", 0, 65535, known);
   config.backlog = vm.count("backlog") ? options::integer<int>(vm, "backlog", 0, 65535, known) : system_max_backlog();
   config.threads = options::integer<unsigned>(vm, "threads", 0, 1024, known);
@@ -230,6 +251,7 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
   config.max_datagram = options::integer<std::size_t>(vm, "max-datagram", 0, 65535, known);
   config.udp_blocked_ports = options::parsed(vm, "udp-blocked-ports", port_filter::parse, known);
   config.udp_rate_limit = options::integer<std::uint32_t>(vm, "udp-rate-limit", 0, 100'000'000, known);
+  config.udp_loop_damping = options::parsed(vm, "udp-loop-damping", parse_on_off, known);
   config.reuse_port = vm["reuse-port"].as<bool>();
   config.proxy_protocol = vm["proxy-protocol"].as<bool>();
   if (vm.count("proxy-trusted")) {
@@ -244,6 +266,23 @@ server_config to_config(const po::variables_map& vm, const options::origins& ori
   if (vm.count("metrics")) config.metrics = options::parsed(vm, "metrics", parse_http_address, known);
   if (vm.count("config")) config.config_file = vm["config"].as<std::string>();
   return config;
+}
+
+// The command line, where a word that is not an option is an error that
+// names it (collected under a name no option has, then refused).
+po::parsed_options parse_command_line(const po::options_description& opts, const std::vector<std::string>& args) {
+  constexpr const char* stray = "positional-argument";
+  po::options_description with_stray;
+  with_stray.add(opts).add_options()(stray, po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add(stray, -1);
+  auto parsed = po::command_line_parser(args).options(with_stray).positional(positional).run();
+  for (const auto& option : parsed.options)
+    if (option.string_key == stray)
+      throw usage_error("unexpected argument '" + (option.value.empty() ? std::string() : option.value.front()) +
+                        "': echo-server takes options only (did you mean --bind ADDR --port N?)");
+  parsed.description = &opts;
+  return parsed;
 }
 
 std::string help_text(const po::options_description& opts) {
@@ -275,7 +314,7 @@ server_command parse_server_config(const std::vector<std::string>& args, const s
     // The first source to store a value wins: command line, environment, file.
     // A positional argument is a mistake (a host and port given nc-style
     // would otherwise be ignored and the server listen everywhere on 9001).
-    const auto command_line = po::command_line_parser(args).options(opts).positional({}).run();
+    const auto command_line = parse_command_line(opts, args);
     po::store(command_line, vm);
     for (const auto& option : command_line.options) origins.try_emplace(option.string_key, "--" + option.string_key);
     if (vm.count("help")) return {server_command::action::help, {}, help_text(opts), {}};
@@ -283,8 +322,6 @@ server_command parse_server_config(const std::vector<std::string>& args, const s
     store(parse_environment(opts, environment, origins, ignored), vm, origins);
     if (vm.count("config")) store(parse_file(opts, vm["config"].as<std::string>(), origins), vm, origins);
     po::notify(vm);
-  } catch (const po::too_many_positional_options_error&) {
-    throw usage_error("unexpected argument: echo-server takes options only (did you mean --bind ADDR --port N?)");
   } catch (const po::error& e) {
     throw usage_error(e.what());
   }
@@ -330,8 +367,8 @@ std::string describe(const server_config& c) {
       << " max-connections=" << c.max_connections << " max-connections-per-source=" << c.max_connections_per_source
       << " tcp-buffer=" << c.tcp_buffer << " idle-timeout=" << seconds_text(c.idle_timeout)
       << " max-datagram=" << c.max_datagram << " udp-blocked-ports=\"" << c.udp_blocked_ports.to_string()
-      << "\" udp-rate-limit=" << c.udp_rate_limit << " reuse-port=" << c.reuse_port
-      << " proxy-protocol=" << c.proxy_protocol;
+      << "\" udp-rate-limit=" << c.udp_rate_limit << " udp-loop-damping=" << (c.udp_loop_damping ? "on" : "off")
+      << " reuse-port=" << c.reuse_port << " proxy-protocol=" << c.proxy_protocol;
   if (!c.proxy_trusted.empty()) out << " proxy-trusted=" << c.proxy_trusted.to_string();
   if (c.tls_port) out << " tls-port=" << *c.tls_port;
   if (!c.tls_cert.empty()) out << " tls-cert=" << c.tls_cert << " tls-key=" << c.tls_key;

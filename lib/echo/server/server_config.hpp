@@ -45,6 +45,7 @@ struct server_config {
   std::size_t max_datagram = 65507;
   port_filter udp_blocked_ports = port_filter::parse("0-1023");
   std::uint32_t udp_rate_limit = 1000; // datagrams/s per source, 0 = off
+  bool udp_loop_damping = true;        // loop_damper: stop echo loops with another UDP service
   bool reuse_port = false;
   bool proxy_protocol = false;           // every TCP connection starts with a PROXY protocol header
   cidr_list proxy_trusted;               // with proxy_protocol: who may connect; empty = anyone

@@ -17,9 +17,12 @@ struct inherited_socket {
 // The sockets of LISTEN_FDS/LISTEN_PID, in order; empty when the process
 // was not socket-activated. The variables are then unset, so nothing this
 // process starts inherits them. Each must be a listening TCP socket or a
-// bound UDP socket, IPv4 or IPv6 (one named "tls": a listening TCP socket
-// for TLS); anything else throws std::system_error
-// naming the descriptor ("inherited descriptor 4 (name 'x'): ...").
+// bound, unconnected UDP socket, IPv4 or IPv6 (one named "tls": a listening
+// TCP socket for TLS). A descriptor the kernel cannot describe (closed, not a
+// socket) throws std::system_error with the failing call's errno; any other
+// kind (an unbound or connected UDP socket, a UNIX socket) throws
+// runtime_failure; both name the descriptor ("inherited descriptor 4 (name
+// 'x'): ...").
 std::vector<inherited_socket> take_inherited_sockets();
 
 // "descriptor 3 (name 'tcp')", for the log.

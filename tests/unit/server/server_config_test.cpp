@@ -249,8 +249,49 @@ TEST(ServerConfig, MissingConfigFileIsNamed) {
 
 TEST(ServerConfig, PositionalArgumentsAreAnError) {
   // nc-style "HOST PORT" must not silently listen on every interface.
-  const auto msg = usage_message({"--tcp", "127.0.0.1", "19020"});
-  EXPECT_NE(msg.find("unexpected argument"), std::string::npos) << msg;
+  auto msg = usage_message({"--tcp", "127.0.0.1", "19020"});
+  EXPECT_NE(msg.find("unexpected argument '127.0.0.1'"), std::string::npos) << msg;
+  msg = usage_message({"stray"});
+  EXPECT_NE(msg.find("unexpected argument 'stray'"), std::string::npos) << msg;
+  msg = usage_message({"--port", "1", "--", "after-dashes"});
+  EXPECT_NE(msg.find("unexpected argument 'after-dashes'"), std::string::npos) << msg;
+  msg = usage_message({"--positional-argument", "named"});
+  EXPECT_NE(msg.find("unexpected argument 'named'"), std::string::npos) << msg;
+}
+
+TEST(ServerConfig, BindRefusesMulticastBroadcastAndUnknownInterfaces) {
+  for (const std::string address :
+       {"255.255.255.255", "224.0.0.1", "239.255.255.250", "ff02::1", "ff05::1:3", "::ffff:224.0.0.1"}) {
+    const auto msg = usage_message({"--bind", address});
+    EXPECT_NE(msg.find("invalid value for --bind: '" + address + "'"), std::string::npos) << msg;
+  }
+  auto msg = usage_message({}, {"ECHO_SERVER_BIND=224.0.0.251"});
+  EXPECT_NE(msg.find("invalid value for ECHO_SERVER_BIND: '224.0.0.251' (a multicast address"), std::string::npos)
+      << msg;
+  msg = usage_message({"--bind", "fe80::1%nosuchif"});
+  EXPECT_NE(msg.find("'fe80::1%nosuchif' (no network interface named 'nosuchif')"), std::string::npos) << msg;
+  for (const std::string fine : {"127.0.0.1", "0.0.0.0", "::", "::1", "fe80::1%lo", "192.0.2.255"})
+    EXPECT_EQ(parse({"--bind", fine}).bind_address, fine);
+}
+
+TEST(ServerConfig, UdpLoopDampingIsOnOrOffFromEverySource) {
+  EXPECT_TRUE(parse({}).udp_loop_damping);
+  EXPECT_FALSE(parse({"--udp-loop-damping", "off"}).udp_loop_damping);
+  EXPECT_TRUE(parse({"--udp-loop-damping", "on"}).udp_loop_damping);
+  EXPECT_FALSE(parse({}, {"ECHO_SERVER_UDP_LOOP_DAMPING=off"}).udp_loop_damping);
+  const temp_file off("udp-loop-damping = off\n");
+  EXPECT_FALSE(parse({"-c", off.path()}).udp_loop_damping);
+  EXPECT_TRUE(parse({"--udp-loop-damping", "on", "-c", off.path()}).udp_loop_damping);
+
+  auto msg = usage_message({"--udp-loop-damping", "maybe"});
+  EXPECT_NE(msg.find("invalid value for --udp-loop-damping: 'maybe' (expected on or off)"), std::string::npos) << msg;
+  msg = usage_message({}, {"ECHO_SERVER_UDP_LOOP_DAMPING=1"});
+  EXPECT_NE(msg.find("invalid value for ECHO_SERVER_UDP_LOOP_DAMPING: '1'"), std::string::npos) << msg;
+  const temp_file bad("port = 9001\nudp-loop-damping = Off\n");
+  msg = usage_message({"-c", bad.path()});
+  const auto name = std::filesystem::path(bad.path()).filename().string();
+  EXPECT_NE(msg.find(name + ":2 udp-loop-damping: 'Off'"), std::string::npos) << msg;
+  EXPECT_NE(echo::describe(parse({"--udp-loop-damping", "off"})).find(" udp-loop-damping=off "), std::string::npos);
 }
 
 TEST(ServerConfig, ConfigPathMustBeARegularFile) {

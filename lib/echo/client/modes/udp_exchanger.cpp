@@ -57,6 +57,7 @@ asio::awaitable<std::string> udp_exchanger::exchange(std::string_view payload) {
         report_late(reply);
         continue;
       }
+      settled_ = true;
       co_return std::string(reply);
     }
     if (last_error.starts_with("no reply")) remember_lost(payload);

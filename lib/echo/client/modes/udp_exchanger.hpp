@@ -26,19 +26,28 @@ public:
   // Throws client_error when none does.
   boost::asio::awaitable<std::string> exchange(std::string_view payload);
 
+  // True once an address has answered: socket() is then connected to it,
+  // and a window of lines may go there without trying the others.
+  bool settled() const { return settled_; }
+  boost::asio::ip::udp::socket& socket() { return *socket_; }
+
+  // Late replies: a line given up on is remembered, so that its echo, if it
+  // comes after all, is reported and ignored rather than taken as an answer.
+  void remember_lost(std::string_view payload);
+  bool is_lost(std::string_view reply) const;
+  void report_late(std::string_view reply);
+
 private:
   // The last lines given up on, to recognise their late echoes.
-  static constexpr std::size_t max_lost_remembered = 16;
+  static constexpr std::size_t max_lost_remembered = 64;
 
   void discard_late_replies();
-  void report_late(std::string_view reply);
-  bool is_lost(std::string_view reply) const;
-  void remember_lost(std::string_view payload);
 
   std::vector<boost::asio::ip::udp::endpoint> endpoints_;
   const client_config& config_;
   std::optional<boost::asio::ip::udp::socket> socket_;
   std::size_t current_ = 0;
+  bool settled_ = false;
   std::vector<char> reply_;
   std::deque<std::string> lost_;
 };

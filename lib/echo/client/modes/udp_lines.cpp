@@ -2,6 +2,7 @@
 
 #include "echo/client/connection/connect.hpp"
 #include "echo/client/modes/udp_exchanger.hpp"
+#include "echo/client/modes/udp_window.hpp"
 
 #include <iostream>
 
@@ -22,7 +23,16 @@ asio::awaitable<int> udp_lines(const client_config& config, stdin_reader& input,
   udp_exchanger udp(co_await resolve_udp(config), config);
   if (terminal) std::cerr << "sending datagrams to " << where(config) << " (udp); q or quit leaves\n";
   std::size_t lost = 0;
-  while (const auto line = co_await next_line(input, source)) {
+  // A line at a time, each address in turn, until one answers; from a pipe,
+  // the rest then go to it in a window.
+  const bool pipe = source == line_source::pipe;
+  bool input_left = true;
+  while (!(pipe && udp.settled())) {
+    const auto line = co_await next_line(input, source);
+    if (!line) {
+      input_left = false;
+      break;
+    }
     try {
       write_stdout(co_await udp.exchange(*line));
       write_stdout("\n");
@@ -31,6 +41,7 @@ asio::awaitable<int> udp_lines(const client_config& config, stdin_reader& input,
       std::cerr << "echo-client: " << e.what() << (terminal ? " (lost; go on, or q to leave)" : "") << '\n';
     }
   }
+  if (input_left) lost += co_await udp_window(config, input, udp);
   co_return lost == 0 ? 0 : 1;
 }
 

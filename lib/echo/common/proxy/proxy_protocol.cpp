@@ -1,5 +1,6 @@
 #include "echo/common/proxy/proxy_protocol.hpp"
 
+#include "echo/common/log_safe.hpp"
 #include "echo/common/net/unmapped_address.hpp"
 
 #include <algorithm>
@@ -68,12 +69,19 @@ std::optional<asio_address> address_of(std::string_view text, bool v6) {
 
 proxy_parse parse_v1(std::span<const std::uint8_t> data) {
   const std::string_view text(reinterpret_cast<const char*>(data.data()), std::min(data.size(), proxy_v1_max_bytes));
-  const auto end = text.find("\r\n");
-  if (end == std::string_view::npos) {
+  // One rule, whatever the split: the line ends at its first LF, which must
+  // follow a CR, and holds no other CR or LF. Every byte decides as it comes,
+  // so a prefix is refused exactly when every longer input is.
+  const auto lf = text.find('\n');
+  const auto cr = text.find('\r');
+  if (lf == std::string_view::npos) {
+    if (cr != std::string_view::npos && cr + 1 < text.size()) return invalid("a v1 header with a CR inside its line");
     if (text.size() >= proxy_v1_max_bytes) return invalid("a v1 header without CRLF in 107 bytes");
-    if (text.find('\n') != std::string_view::npos) return invalid("a v1 header ending in LF, not CRLF");
     return incomplete();
   }
+  if (cr == std::string_view::npos || cr + 1 > lf) return invalid("a v1 header ending in LF, not CRLF");
+  if (cr + 1 < lf) return invalid("a v1 header with a CR inside its line");
+  const auto end = cr;
   const auto w = split(text.substr(0, end));
   proxy_parse done{proxy_parse::status::complete, {}, {}};
   done.header.version = 1;
@@ -81,7 +89,7 @@ proxy_parse parse_v1(std::span<const std::uint8_t> data) {
   if (w.count >= 2 && w.word[1] == "UNKNOWN") return done; // the rest of the line is to be ignored
   if (w.count != 6) return invalid("a v1 header needs PROXY TCP4|TCP6 SRC DST SPORT DPORT");
   const bool v6 = w.word[1] == "TCP6";
-  if (!v6 && w.word[1] != "TCP4") return invalid("a v1 header with protocol '" + std::string(w.word[1]) + "'");
+  if (!v6 && w.word[1] != "TCP4") return invalid("a v1 header with protocol '" + log_safe(w.word[1]) + "'");
   const auto source = address_of(w.word[2], v6);
   const auto destination = address_of(w.word[3], v6);
   const auto source_port = port_of(w.word[4]);

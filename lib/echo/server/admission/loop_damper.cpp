@@ -46,13 +46,22 @@ bool loop_damper::allow(const boost::asio::ip::udp::endpoint& peer, std::span<co
     peer_slot.key = key;
     peer_slot.used = true;
   } else {
-    const bool quick = now - peer_slot.last < reflection_window;
+    const auto gap = now - peer_slot.last;
     const bool ours = std::find(peer_slot.sent.begin(), peer_slot.sent.end(), print) != peer_slot.sent.end();
-    if (quick && ours) {
-      if (peer_slot.streak < UINT16_MAX) ++peer_slot.streak;
-      if (peer_slot.streak > max_reflections) return false; // not answered: nothing more to reflect
+    if (ours && gap < reflection_window) {
+      if (!peer_slot.in_run) {
+        peer_slot.in_run = true;
+        peer_slot.run_start = peer_slot.last;
+        peer_slot.quick = peer_slot.slow = 0;
+      }
+      auto& count = gap < reflection_gap ? peer_slot.quick : peer_slot.slow;
+      if (count < UINT32_MAX) ++count;
+      // Not answered, and `last` stays: the loop has nothing left to
+      // reflect, and a client taken for one is answered again once it
+      // pauses for `reflection_window`.
+      if (now - peer_slot.run_start >= loop_time && peer_slot.quick / quick_per_slow > peer_slot.slow) return false;
     } else {
-      peer_slot.streak = 0;
+      peer_slot.in_run = false;
     }
   }
   peer_slot.sent[peer_slot.next] = print;

@@ -16,6 +16,7 @@ struct udp_admission_settings {
   std::size_t max_datagram = 65507;
   port_filter blocked_source_ports;
   std::uint32_t rate_limit = 0; // datagrams per second per source address; 0 = off
+  bool loop_damping = true;     // --udp-loop-damping
 };
 
 // Whether a received datagram is echoed, and if not, why.

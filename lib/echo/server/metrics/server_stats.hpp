@@ -65,7 +65,13 @@ inline constexpr std::array counter_table{
     counter_spec{"metrics_requests", "echo_metrics_requests_total", "",
                  "HTTP requests answered by the metrics endpoint.", false},
     counter_spec{"metrics_connections_rejected", "echo_metrics_connections_rejected_total", "",
-                 "Metrics connections closed at once because 64 were open already.", false},
+                 "Metrics connections closed at once: 64 were open and none had started yet to make room.", false},
+    counter_spec{"metrics_connections_evicted", "echo_metrics_connections_evicted_total", "",
+                 "Metrics connections closed to make room for a new one (64 were open): the one that had waited "
+                 "longest on its peer.",
+                 false},
+    counter_spec{"metrics_renders", "echo_metrics_renders_total", "",
+                 "Times /metrics was rendered afresh; scrapes past 10 a second get the last render.", false},
     counter_spec{"metrics_accept_errors", "echo_metrics_accept_errors_total", "",
                  "Failed accepts on the metrics listener (EMFILE, ENFILE, ...).", false},
 };

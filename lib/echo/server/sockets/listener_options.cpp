@@ -7,10 +7,13 @@
 namespace echo {
 
 void set_buffer_sizes(boost::asio::ip::tcp::acceptor& acceptor, std::size_t tcp_buffer) {
-  if (tcp_buffer == 0) return;
-  const auto bytes = static_cast<int>(tcp_buffer);
-  acceptor.set_option(boost::asio::socket_base::send_buffer_size(bytes));
-  acceptor.set_option(boost::asio::socket_base::receive_buffer_size(bytes));
+  set_buffer_sizes(acceptor, tcp_buffer, tcp_buffer);
+}
+
+void set_buffer_sizes(boost::asio::ip::tcp::acceptor& acceptor, std::size_t send_bytes, std::size_t receive_bytes) {
+  if (send_bytes != 0) acceptor.set_option(boost::asio::socket_base::send_buffer_size(static_cast<int>(send_bytes)));
+  if (receive_bytes != 0)
+    acceptor.set_option(boost::asio::socket_base::receive_buffer_size(static_cast<int>(receive_bytes)));
 }
 
 inherited_session_options set_inherited_session_options(boost::asio::ip::tcp::acceptor& acceptor, bool plain) {

@@ -67,6 +67,8 @@ void set_bind_options(Socket& socket, const boost::asio::ip::address& address, b
 // socket we bind (an inherited one is listening already: the sizes then
 // apply to the connections accepted from now on).
 void set_buffer_sizes(boost::asio::ip::tcp::acceptor& acceptor, std::size_t tcp_buffer);
+// The same with a size for each (the metrics acceptor's fixed caps); 0 leaves one to the kernel.
+void set_buffer_sizes(boost::asio::ip::tcp::acceptor& acceptor, std::size_t send_bytes, std::size_t receive_bytes);
 
 // Which of the options sessions inherit took. Failures are not errors:
 // sessions make up for them.

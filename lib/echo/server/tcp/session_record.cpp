@@ -1,5 +1,6 @@
 #include "echo/server/tcp/session_record.hpp"
 
+#include "echo/common/log_safe.hpp"
 #include "echo/common/net/endpoint_format.hpp"
 #include "echo/server/reactor/socket_internals.hpp"
 
@@ -26,8 +27,9 @@ void session_record::opened(const proxy_header* header) const {
     context.log.debug("session opened: peer {}", peer);
   } else if (context.log.should_log(spdlog::level::debug)) {
     context.log.debug("session opened: peer {} via {} (PROXY v{}{}{}{})", client, peer, header->version,
-                      header->local ? " LOCAL" : "", header->authority.empty() ? "" : " authority " + header->authority,
-                      header->unique_id.empty() ? "" : " unique-id " + header->unique_id);
+                      header->local ? " LOCAL" : "",
+                      header->authority.empty() ? "" : " authority '" + log_safe(header->authority) + "'",
+                      header->unique_id.empty() ? "" : " unique-id " + log_safe(header->unique_id));
   }
 }
 

@@ -1,11 +1,12 @@
 // The TLS echo session: tls_session() of tcp_session.hpp. It shares the
 // plain session's start (PROXY prelude), its write-back with backpressure
-// and its end; only the reads differ, and the handshake and close_notify
-// that frame them.
+// and its end; the reads and writes go through OpenSSL on the socket
+// (tls_connection.hpp), framed by the handshake and close_notify.
 #include "echo/server/tcp/tcp_session.hpp"
 
 #include "echo/common/asio.hpp"
 #include "echo/common/duration_text.hpp"
+#include "echo/common/log_safe.hpp"
 #include "echo/common/net/endpoint_format.hpp"
 #include "echo/common/tls.hpp"
 #include "echo/server/tcp/buffer_pool.hpp"
@@ -13,6 +14,7 @@
 #include "echo/server/tcp/proxy_prelude.hpp"
 #include "echo/server/tcp/session_record.hpp"
 #include "echo/server/tcp/session_registry.hpp"
+#include "echo/server/tcp/tls_connection.hpp"
 #include "echo/server/tcp/tls_context.hpp"
 #include "echo/server/tcp/write_back.hpp"
 
@@ -21,71 +23,84 @@
 #include <boost/asio/this_coro.hpp>
 #include <openssl/ssl.h>
 
-#include <array>
+#include <span>
+#include <string>
 
 namespace echo {
 namespace {
 
 using asio::ip::tcp;
-namespace ssl = asio::ssl;
 using clock = std::chrono::steady_clock;
-
-// One SSL_read returns at most one TLS record's plaintext: 16 KiB.
-constexpr std::size_t tls_read_bytes = 16 * 1024;
 
 // How long a session we close (idle, or the server stopping) waits for its
 // close_notify to go out. A peer's own close_notify is answered within
 // tls_phase_limit instead: that peer is reading.
 constexpr std::chrono::seconds close_notify_on_our_close{1};
 
-// The TLS echo loop. OpenSSL may hold decrypted bytes the socket no longer
-// shows, so readiness of the socket says nothing and the plain loop's wait
-// cannot be used: the session reads into a buffer of its own, one record's
-// worth, which it keeps while idle (next to the stream's own buffers).
-// `cut_write` is set when the loop ended inside a write-back, leaving a
-// record half sent.
-asio::awaitable<error_code> echo_tls(tls_stream& stream, session_registry::entry& entry, session_record& record,
+// The TLS echo loop, shaped like the plain one: the read waits in the
+// reactor owning no buffer and borrows one only for an SSL_read that finds
+// data (tls_connection.hpp), so an idle session holds OpenSSL's state and
+// this frame, nothing else. `cut_write` is set when the loop ended inside a
+// write-back, leaving a record half sent.
+asio::awaitable<error_code> echo_tls(tls_connection& connection, session_registry::entry& entry, session_record& record,
                                      bool& cut_write) {
-  std::array<std::byte, tls_read_bytes> buffer; // NOLINT(cppcoreguidelines-pro-type-member-init): read into first
+  buffer_pool::lease buffer;
   while (entry.reason() == close_reason::none) {
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(buffer), nothrow);
+    auto [ec, n] = co_await connection.async_read(buffer, nothrow);
+    if (ec == asio::error::would_block) {
+      // OpenSSL must write before it can read on (a key update to answer).
+      if (const auto wait_ec = co_await connection.wait_writable()) co_return wait_ec;
+      continue;
+    }
     if (ec) co_return ec;
     record.received(n);
     SPDLOG_LOGGER_TRACE(&record.context.log, "read {} bytes (TLS)", n);
-    if (const auto write_ec = co_await write_back(stream, buffer.data(), n, 0, entry, record)) {
+    if (const auto write_ec = co_await write_back(connection, buffer.bytes().data(), n, 0, entry, record)) {
       cut_write = true;
       co_return write_ec;
     }
     entry.touch();
+    buffer = {}; // most likely idle next: hold nothing
   }
   co_return error_code{};
 }
 
 // One debug line on what the handshake agreed on and what the client said.
-void log_handshake(const session_record& record, const tls_stream& stream, const std::string& alpn) {
+// SNI, ALPN and the certificate's subject are the client's words: escaped.
+void log_handshake(const session_record& record, SSL* ssl, const std::string& alpn) {
   if (!record.context.log.should_log(spdlog::level::debug)) return;
-  auto* ssl = const_cast<tls_stream&>(stream).native_handle();
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  const auto subject = peer_certificate_subject(stream);
-  record.context.log.debug("TLS session with {}: {}, SNI {}, ALPN offered {}{}", record.client, tls_parameters(stream),
-                           sni ? std::string("'") + sni + "'" : std::string("none"),
-                           alpn.empty() ? std::string("none") : "'" + alpn + "'",
-                           subject.empty() ? std::string() : ", client certificate '" + subject + "'");
+  const auto subject = peer_certificate_subject(ssl);
+  record.context.log.debug("TLS session with {}: {}, SNI {}, ALPN offered {}{}", record.client, tls_parameters(ssl),
+                           sni ? "'" + log_safe(sni) + "'" : std::string("none"),
+                           alpn.empty() ? std::string("none") : "'" + log_safe(alpn) + "'",
+                           subject.empty() ? std::string() : ", client certificate '" + log_safe(subject) + "'");
 }
 
-// The server's side of the handshake, within tls_phase_limit; `early` is
-// what the client sent with its PROXY header. False (counted, logged) when
-// it failed.
-asio::awaitable<bool> tls_handshake(tls_stream& stream, std::span<const std::byte> early,
-                                    const session_registry::entry& entry, session_record& record) {
+// The server's side of the handshake, within tls_phase_limit: first the
+// wait for the client's first byte, holding nothing but the socket (unless
+// `early`, what the client sent with its PROXY header, already holds it;
+// `header_buffer`, where those bytes are, goes back once they are copied),
+// then the SSL object and the handshake. False (counted, logged) when it
+// failed.
+asio::awaitable<bool> tls_handshake(tcp::socket& socket, tls_connection& connection, asio::ssl::context& tls,
+                                    std::span<const std::byte> early, buffer_pool::lease& header_buffer,
+                                    const session_registry::entry& entry, session_record& record, std::string& alpn) {
   const auto& context = record.context;
   error_code failure;
   bool expired = false;
   {
-    const phase_deadline deadline(stream.next_layer(), co_await asio::this_coro::executor, context.tls_phase_limit);
-    auto [ec, used] =
-        co_await stream.async_handshake(ssl::stream_base::server, asio::buffer(early.data(), early.size()), nothrow);
-    failure = ec;
+    const phase_deadline deadline(socket, co_await asio::this_coro::executor, context.tls_phase_limit);
+    if (early.empty()) {
+      auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
+      failure = ec;
+    }
+    if (!failure) failure = connection.start(tls, early);
+    header_buffer = {};
+    if (!failure) {
+      note_client_hello(connection.native_handle(), &alpn);
+      failure = co_await connection.handshake();
+    }
     expired = deadline.expired();
   }
   if (!failure) {
@@ -96,8 +111,8 @@ asio::awaitable<bool> tls_handshake(tls_stream& stream, std::span<const std::byt
   if (entry.reason() == close_reason::shutdown) co_return false;
   context.stats.add("tls_handshake_failures");
   if (context.tls_warnings && context.tls_warnings->allow()) {
-    const auto why =
-        expired ? "not complete within " + seconds_text(context.tls_phase_limit) : tls_failure_text(stream, failure);
+    const auto why = expired ? "not complete within " + seconds_text(context.tls_phase_limit)
+                             : tls_failure_text(connection.native_handle(), failure);
     context.log.warn("TLS handshake with {} failed: {}; failed so far: {}", record.client, why,
                      context.stats.get("tls_handshake_failures"));
   }
@@ -110,11 +125,9 @@ asio::awaitable<void> tls_session(tcp::socket socket, tcp::endpoint peer, sessio
   prepare_socket(socket, context);
   const auto executor = co_await asio::this_coro::executor;
   const auto tls = context.tls->current(); // held: a reload does not pull it from under us
-  tls_stream stream(std::move(socket), *tls);
-  auto& lower = stream.next_layer();
-  session_registry::entry entry(context.registry, lower, executor);
+  session_registry::entry entry(context.registry, socket, executor);
+  tls_connection connection(socket);
   std::string alpn; // what the client offers, for the log
-  note_client_hello(stream.native_handle(), &alpn);
   error_code ec;
 
   // --proxy-protocol: the header comes before the handshake, and client
@@ -123,9 +136,9 @@ asio::awaitable<void> tls_session(tcp::socket socket, tcp::endpoint peer, sessio
   std::span<const std::byte> early;
   if (context.proxy_protocol) {
     header_buffer = buffer_pool::acquire();
-    const auto start = co_await read_proxy_header(lower, header_buffer.bytes(), record);
+    const auto start = co_await read_proxy_header(socket, header_buffer.bytes(), record);
     if (!start) {
-      lower.close(ec);
+      socket.close(ec);
       co_return;
     }
     record.opened(&start->header);
@@ -134,28 +147,27 @@ asio::awaitable<void> tls_session(tcp::socket socket, tcp::endpoint peer, sessio
     record.opened(nullptr);
   }
 
-  const bool shaken = co_await tls_handshake(stream, early, entry, record);
-  header_buffer = {};
+  const bool shaken = co_await tls_handshake(socket, connection, *tls, early, header_buffer, entry, record, alpn);
   if (!shaken) {
-    lower.close(ec);
+    socket.close(ec);
     record.closed("TLS handshake failed");
     co_return;
   }
-  log_handshake(record, stream, alpn);
+  log_handshake(record, connection.native_handle(), alpn);
 
   bool cut_write = false;
-  const auto end = co_await echo_tls(stream, entry, record, cut_write);
+  const auto end = co_await echo_tls(connection, entry, record, cut_write);
   record.count_end(entry.reason(), end);
   // Our close_notify: the answer to the peer's (its half-close; everything
   // read has been written back), or the notice that we close the session.
   // Not after a write cut short (a record half sent), nor to a peer gone.
   const bool ours = entry.reason() != close_reason::none;
   if (!cut_write && (end == asio::error::eof || ours)) {
-    const phase_deadline deadline(lower, executor,
+    const phase_deadline deadline(socket, executor,
                                   ours ? clock::duration(close_notify_on_our_close) : context.tls_phase_limit);
-    co_await send_close_notify(stream);
+    co_await connection.send_close_notify();
   }
-  lower.close(ec);
+  socket.close(ec);
   record.closed(describe_end(entry.reason(), end));
 }
 } // namespace echo

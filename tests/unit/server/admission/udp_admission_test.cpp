@@ -138,17 +138,16 @@ TEST(UdpAdmission, ALoopingPeerEndsAsLoopAndSpendsNoRateTokens) {
   // another port: another peer for the damper, the same source for the
   // rate limiter): the loop must have cost nothing.
   const auto start = loop_damper::clock::now();
-  auto looped = make_admission(20);
-  auto control = make_admission(20);
+  auto looped = make_admission(1000);
+  auto control = make_admission(1000);
   auto now = start;
-  // The other service echoes each of our echoes 50 ms later: the first
-  // max_reflections + 1 are answered (the rate allows it: 8 tokens to
-  // start with, one more every 50 ms)...
-  for (unsigned i = 0; i <= loop_damper::max_reflections; ++i, now += 50ms) {
+  // The other service echoes each of our echoes 4 ms later: for loop_time
+  // they are answered (the rate allows it: 8 tokens to start with, one more
+  // every millisecond)...
+  for (unsigned i = 0; now - start < loop_damper::loop_time; ++i, now += 4ms) {
     ASSERT_EQ(check(looped, "spoofed", client, now), udp_verdict::echo) << i;
     ASSERT_EQ(check(control, "spoofed", client, now), udp_verdict::echo) << i;
   }
-  now -= 50ms; // the last echo's time: what follows is within the window
   // ... and then none.
   for (int i = 0; i < 100; ++i) ASSERT_EQ(check(looped, "spoofed", client, now), udp_verdict::loop) << i;
 
@@ -157,6 +156,16 @@ TEST(UdpAdmission, ALoopingPeerEndsAsLoopAndSpendsNoRateTokens) {
   udp_verdict refusal = udp_verdict::echo;
   EXPECT_EQ(echoes_until_refused(looped, client_other_port, now, &refusal), left_control);
   EXPECT_EQ(refusal, udp_verdict::rate_limited);
+}
+
+TEST(UdpAdmission, WithoutLoopDampingALoopIsEchoed) {
+  udp_admission_settings settings;
+  settings.max_datagram = max_datagram;
+  settings.loop_damping = false;
+  udp_admission admission(std::move(settings), own_port);
+  auto now = loop_damper::clock::now();
+  for (int i = 0; i < 10000; ++i, now += 100us)
+    ASSERT_EQ(check(admission, "spoofed", client, now), udp_verdict::echo) << i;
 }
 
 TEST(UdpAdmission, ASourceOverTheRateIsRateLimitedAfterItsBurst) {
