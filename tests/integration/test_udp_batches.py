@@ -50,9 +50,15 @@ class Batches(EchoTestCase):
         srv = self.server("--udp", "--bind", "127.0.0.1", "--port", "0", "--udp-rate-limit", "3",
                           "--max-datagram", "100", "--udp-blocked-ports", str(blocked_port))
         target = ("127.0.0.1", srv.udp_port)
-        greedy = udp_socket(self, "127.0.0.2")  # its address may have 3 a second
-        big = udp_socket(self, "127.0.0.4")
-        good = [udp_socket(self, f"127.0.0.{5 + i}") for i in range(4)]
+        def not_blocked(address):
+            """A socket on another address may get the blocked port's number too."""
+            while (s := udp_socket(self, address)).getsockname()[1] == blocked_port:
+                pass
+            return s
+
+        greedy = not_blocked("127.0.0.2")  # its address may have 3 a second
+        big = not_blocked("127.0.0.4")
+        good = [not_blocked(f"127.0.0.{5 + i}") for i in range(4)]
 
         def send():
             for i in range(6):
