@@ -198,16 +198,21 @@ class ComposedAsARuntimeWould(unittest.TestCase):
             self.assertTrue(shutil.which(tool), f"{tool} missing (scripts/deps installs util-linux and iproute2)")
         self.image = containerfile()
 
-    def start_pod(self, pod, container):
+    def as_container(self, pod, container):
+        """(argv, the command that runs argv[0] as the container would: only
+        the container's environment, as the pod's user)."""
         argv, env = composed(container, self.image)
         self.assertIn(argv[0], self.binaries, f"{container['name']} runs {argv[0]}, not one of ours")
         user = pod.get("securityContext", {})
-        ids = [f"--reuid={user.get('runAsUser', 0)}", f"--regid={user.get('runAsGroup', user.get('runAsUser', 0))}",
-               "--clear-groups"]
+        uid = user.get("runAsUser", 0)
+        return argv, ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", *(f"{k}={v}" for k, v in env.items()),
+                      "setpriv", f"--reuid={uid}", f"--regid={user.get('runAsGroup', uid)}", "--clear-groups",
+                      self.binaries[argv[0]]]
+
+    def start_pod(self, pod, container):
+        argv, run_as = self.as_container(pod, container)
         setup = 'ip link set lo up && exec "$@"'
-        clean_env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", *(f"{k}={v}" for k, v in env.items())]
-        wrapper = ["unshare", "--net", "sh", "-c", setup, "sh", *clean_env, "setpriv", *ids, self.binaries[argv[0]]]
-        return argv, wrapper
+        return argv, ["unshare", "--net", "sh", "-c", setup, "sh", *run_as]
 
     def in_pod(self, srv, *argv, timeout=30):
         return subprocess.run(["nsenter", f"--net=/proc/{srv.proc.pid}/ns/net", *argv], capture_output=True,
@@ -253,14 +258,11 @@ class ComposedAsARuntimeWould(unittest.TestCase):
         namespace: the Service's name is the server's address there (the
         cluster's DNS), and the run is shortened to half a second."""
         pod, container = generator
-        argv, env = composed(container, self.image)
+        argv, run_as = self.as_container(pod, container)
         self.assertEqual(argv[1], "echo-server", "the load generator's first argument is no longer the Service")
         args = [a if a != "echo-server" else "127.0.0.1" for a in argv[1:]]
         args = replaced(args, "--duration", "0.5")
-        clean_env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", *(f"{k}={v}" for k, v in env.items())]
-        user = pod.get("securityContext", {}).get("runAsUser", 0)
-        out = self.in_pod(srv, *clean_env, "setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                          self.binaries[argv[0]], *args, timeout=60)
+        out = self.in_pod(srv, *run_as, *args, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
         report = json.loads(out.stdout)
         self.assertEqual((report["errors"], report["mismatches"]), (0, 0), report)
